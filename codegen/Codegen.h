@@ -1,0 +1,54 @@
+//===- Codegen.h - planned module -> generated kernels + plan --*- C++ -*-===//
+#ifndef QLC_CODEGEN_CODEGEN_H
+#define QLC_CODEGEN_CODEGEN_H
+
+#include "codegen/TargetInfo.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qlc {
+
+/// A weight as the artifact stores it: which store tensor, in which element type.
+struct PackedWeight {
+  std::string name;
+  std::string dtype; // f32 | f16 | bf16
+  std::vector<int64_t> shape;
+};
+
+/// One kernel call of the execution plan, for `qlc inspect`.
+struct KernelCall {
+  std::string op;     // qlc.linear, ...
+  std::string kernel; // the instantiated template
+  std::string weight; // the weight it reads, if any
+};
+
+struct CodegenResult {
+  std::string source;                // C++ source of the artifact's code
+  std::vector<PackedWeight> weights; // index i is qlc_exec_ctx::weights[i]
+  std::vector<KernelCall> kernels;
+  int64_t scratchBytes = 0;
+};
+
+struct CodegenOptions {
+  int64_t maxTokens = 512; // tokens per forward step the scratch arena is sized for
+};
+
+/// Emits the artifact code for `module`'s @forward on an x86 target.
+llvm::Expected<CodegenResult> emitX86(mlir::ModuleOp module, const TargetInfo &target,
+                                      const CodegenOptions &opts);
+
+/// Kernel template sources embedded at build time: (relative path, contents).
+struct EmbeddedFile {
+  const char *path;
+  const char *contents;
+};
+const std::vector<EmbeddedFile> &embeddedKernelSources();
+
+} // namespace qlc
+
+#endif // QLC_CODEGEN_CODEGEN_H

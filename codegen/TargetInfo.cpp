@@ -1,0 +1,91 @@
+//===- TargetInfo.cpp - the targets qlc knows ------------------------------===//
+#include "codegen/TargetInfo.h"
+
+#include <algorithm>
+
+namespace qlc {
+
+namespace {
+
+llvm::Error err(const std::string &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
+}
+
+/// An x86-64 micro-architecture level.
+class X86Target : public TargetInfo {
+public:
+  X86Target(std::string name, std::string march, std::string isa,
+            std::vector<std::string> features, bool tuneNative)
+      : name_(std::move(name)), march_(std::move(march)), isa_(std::move(isa)),
+        features_(std::move(features)), tuneNative_(tuneNative) {}
+  std::string name() const override { return name_; }
+  std::string kind() const override { return "x86"; }
+  std::vector<std::string> requiredFeatures() const override { return features_; }
+  std::string kernelIsa() const override { return "qlc::x86::" + isa_; }
+  std::vector<std::string> compilerFlags() const override {
+    std::vector<std::string> f = {"-march=" + march_};
+    if (tuneNative_)
+      f.push_back("-mtune=native");
+    return f;
+  }
+
+private:
+  std::string name_, march_, isa_;
+  std::vector<std::string> features_;
+  bool tuneNative_;
+};
+
+std::unique_ptr<TargetInfo> x86Level(const std::string &name, bool native) {
+  if (name == "x86-64-v4")
+    return std::make_unique<X86Target>(
+        name, "x86-64-v4", "Avx512",
+        std::vector<std::string>{"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
+                                 "avx512dq"},
+        native);
+  if (name == "x86-64-v3")
+    return std::make_unique<X86Target>(name, "x86-64-v3", "Avx2",
+                                       std::vector<std::string>{"avx2", "fma", "f16c"}, native);
+  return std::make_unique<X86Target>("x86-64", "x86-64", "Generic", std::vector<std::string>{},
+                                     native);
+}
+
+/// The best x86 level this machine runs.
+std::string hostX86Level() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c"))
+    return "x86-64-v4";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c"))
+    return "x86-64-v3";
+#endif
+  return "x86-64";
+}
+
+} // namespace
+
+const std::vector<std::string> &knownTargets() {
+  static const std::vector<std::string> t = {"x86-64", "x86-64-v3", "x86-64-v4", "native",
+                                             "sm_80",  "sm_86",     "sm_89",     "sm_90"};
+  return t;
+}
+
+llvm::Expected<std::unique_ptr<TargetInfo>> lookupTarget(const std::string &name) {
+  if (name == "x86-64" || name == "x86-64-v3" || name == "x86-64-v4")
+    return x86Level(name, false);
+  if (name == "native")
+    return x86Level(hostX86Level(), true);
+  if (name.rfind("sm_", 0) == 0 &&
+      std::find(knownTargets().begin(), knownTargets().end(), name) != knownTargets().end())
+    return err("--target " + name + ": the CUDA backend is not implemented yet; use an x86 "
+                                    "target (x86-64, x86-64-v3, x86-64-v4, native)");
+  std::string list;
+  for (const auto &t : knownTargets())
+    list += (list.empty() ? "" : ", ") + t;
+  return err("--target " + name + ": unknown target (known: " + list + ")");
+}
+
+} // namespace qlc

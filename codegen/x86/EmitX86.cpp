@@ -1,0 +1,279 @@
+//===- EmitX86.cpp - qlc dialect -> C++ calling the x86 kernel templates ---===//
+//
+// Walks @forward in order and emits one kernel call per op, with every shape a template
+// argument. Activations get scratch buffers planned by liveness; weights become indices
+// into the runtime's weight table.
+//
+#include "codegen/Codegen.h"
+#include "ir/QlcOps.h"
+#include "ir/Rope.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <fmt/format.h>
+
+#include <map>
+
+using namespace mlir;
+
+namespace qlc {
+
+namespace {
+
+llvm::Error err(const std::string &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
+}
+
+int64_t width(Value v) { return cast<RankedTensorType>(v.getType()).getDimSize(1); }
+
+std::string dtypeOf(Type t) {
+  if (t.isF16()) return "f16";
+  if (t.isBF16()) return "bf16";
+  return "f32";
+}
+std::string ctype(const std::string &dt) {
+  return dt == "f32" ? "float" : "qlc::" + dt;
+}
+/// An exact float literal (hexadecimal, so no digits are lost).
+std::string flt(double v) { return fmt::format("{:a}f", static_cast<float>(v)); }
+
+class X86Emitter {
+public:
+  X86Emitter(const TargetInfo &target, const CodegenOptions &opts)
+      : target(target), opts(opts) {}
+  llvm::Expected<CodegenResult> run(ModuleOp module);
+
+private:
+  llvm::Error emitOp(Operation *op);
+  std::string act(Value v) { return names.lookup(v.getAsOpaquePointer()); }
+  std::string weightExpr(Value v);
+  std::string weightName(Value v) {
+    return v.getDefiningOp<WeightOp>().getTensorName().str();
+  }
+  void allocate(Value v);
+  void release(Operation *op);
+  std::string invFreqTable(RopeOp op);
+  void call(Operation *op, const std::string &kernel, const std::string &args,
+            const std::string &weight = "");
+
+  const TargetInfo &target;
+  const CodegenOptions &opts;
+  CodegenResult result;
+  std::string body, tables;
+  llvm::DenseMap<const void *, std::string> names;
+  llvm::DenseMap<const void *, int> weightIndex;
+  llvm::DenseMap<Operation *, int> order;
+  // Scratch buffers: offset and size; free ones are reused by later values.
+  struct Buffer { int64_t offset, bytes; bool free; };
+  std::vector<Buffer> buffers;
+  llvm::DenseMap<const void *, int> bufferOf;
+  std::map<std::string, std::string> invFreqTables;
+  int64_t tmpOffset = -1;
+  int64_t numLayers = 0;
+};
+
+std::string X86Emitter::weightExpr(Value v) {
+  auto w = v.getDefiningOp<WeightOp>();
+  auto type = w.getType();
+  // 1-D weights (norm scales, biases) are stored in f32 for the kernels.
+  std::string dt = type.getRank() == 1 ? "f32" : dtypeOf(type.getElementType());
+  auto it = weightIndex.find(w.getOperation());
+  int idx;
+  if (it == weightIndex.end()) {
+    idx = static_cast<int>(result.weights.size());
+    weightIndex[w.getOperation()] = idx;
+    result.weights.push_back(
+        {w.getTensorName().str(), dt, std::vector<int64_t>(type.getShape().begin(), type.getShape().end())});
+  } else {
+    idx = it->second;
+  }
+  return fmt::format("static_cast<const {} *>(ctx->weights[{}])", ctype(dt), idx);
+}
+
+void X86Emitter::allocate(Value v) {
+  const int64_t bytes = (opts.maxTokens * width(v) * 4 + 63) / 64 * 64;
+  int best = -1;
+  for (int i = 0; i < static_cast<int>(buffers.size()); ++i)
+    if (buffers[i].free && buffers[i].bytes >= bytes &&
+        (best < 0 || buffers[i].bytes < buffers[best].bytes))
+      best = i;
+  if (best < 0) {
+    best = static_cast<int>(buffers.size());
+    buffers.push_back({result.scratchBytes, bytes, false});
+    result.scratchBytes += bytes;
+  }
+  buffers[best].free = false;
+  bufferOf[v.getAsOpaquePointer()] = best;
+  std::string name = fmt::format("b{}", names.size());
+  names[v.getAsOpaquePointer()] = name;
+  body += fmt::format("  float *{} = reinterpret_cast<float *>(ctx->scratch + {});\n", name,
+                      buffers[best].offset);
+}
+
+/// Frees the buffers of `op`'s operands whose last use is `op`.
+void X86Emitter::release(Operation *op) {
+  for (Value v : op->getOperands()) {
+    auto it = bufferOf.find(v.getAsOpaquePointer());
+    if (it == bufferOf.end())
+      continue;
+    bool later = false;
+    for (Operation *user : v.getUsers())
+      if (order.lookup(user) > order.lookup(op))
+        later = true;
+    if (!later)
+      buffers[it->second].free = true;
+  }
+}
+
+std::string X86Emitter::invFreqTable(RopeOp op) {
+  RopeParams p;
+  p.headDim = op.getHeadDim();
+  p.theta = op.getTheta().convertToDouble();
+  p.scaling = op.getScaling().str();
+  p.factor = op.getFactor().convertToDouble();
+  p.lowFreqFactor = op.getLowFreqFactor().convertToDouble();
+  p.highFreqFactor = op.getHighFreqFactor().convertToDouble();
+  p.originalMaxPosition = op.getOriginalMaxPosition();
+  std::string values;
+  for (float f : ropeInvFreq(p))
+    values += flt(f) + ", ";
+  auto it = invFreqTables.find(values);
+  if (it != invFreqTables.end())
+    return it->second;
+  std::string name = fmt::format("kInvFreq{}", invFreqTables.size());
+  tables += fmt::format("alignas(64) const float {}[{}] = {{{}}};\n", name, p.headDim / 2, values);
+  invFreqTables[values] = name;
+  return name;
+}
+
+void X86Emitter::call(Operation *op, const std::string &kernel, const std::string &args,
+                      const std::string &weight) {
+  body += fmt::format("  qlc::x86::{}({});\n", kernel, args);
+  result.kernels.push_back({op->getName().getStringRef().str(), kernel, weight});
+}
+
+llvm::Error X86Emitter::emitOp(Operation *op) {
+  const std::string isa = target.kernelIsa();
+  std::string error;
+  auto out = [&](Value v) {
+    allocate(v);
+    return act(v);
+  };
+  llvm::TypeSwitch<Operation *>(op)
+      .Case<WeightOp>([&](auto) {})
+      .Case<EmbeddingOp>([&](EmbeddingOp o) {
+        std::string w = weightExpr(o.getTable()), y = out(o.getResult());
+        call(o, fmt::format("embedding<{}, {}>", isa, width(o.getResult())),
+             fmt::format("ctx, M, st->tokens, {}, {}", w, y), weightName(o.getTable()));
+      })
+      .Case<RmsNormOp>([&](RmsNormOp o) {
+        std::string w = weightExpr(o.getWeight()), x = act(o.getX()), y = out(o.getResult());
+        call(o, fmt::format("rms_norm<{}, {}>", isa, width(o.getX())),
+             fmt::format("ctx, M, {}, {}, {}, {}", x, w, flt(o.getEpsilon().convertToDouble()), y),
+             weightName(o.getWeight()));
+      })
+      .Case<LinearOp>([&](LinearOp o) {
+        std::string w = weightExpr(o.getWeight());
+        std::string bias = o.getBias() ? weightExpr(o.getBias()) : "nullptr";
+        std::string x = act(o.getX()), y = out(o.getResult());
+        call(o, fmt::format("linear<{}, {}, {}>", isa, width(o.getX()), width(o.getResult())),
+             fmt::format("ctx, M, {}, {}, {}, {}", x, w, bias, y), weightName(o.getWeight()));
+      })
+      .Case<RopeOp>([&](RopeOp o) {
+        std::string t = invFreqTable(o), x = act(o.getX()), y = out(o.getResult());
+        call(o, fmt::format("rope<{}, {}, {}>", isa, width(o.getX()), o.getHeadDim()),
+             fmt::format("ctx, M, st->positions, {}, {}, {}", t, x, y));
+      })
+      .Case<AttentionOp>([&](AttentionOp o) {
+        std::string q = act(o.getQ()), k = act(o.getK()), v = act(o.getV());
+        std::string y = out(o.getResult());
+        call(o,
+             fmt::format("attention<{}, {}, {}, {}, {}, {}>", isa, numLayers, o.getNumHeads(),
+                         o.getNumKvHeads(), o.getHeadDim(), o.getSlidingWindow().value_or(0)),
+             fmt::format("ctx, st, {}, {}, {}, {}, {}, {}", o.getLayer(),
+                         flt(o.getScale().convertToDouble()), q, k, v, y));
+      })
+      .Case<SiluMulOp>([&](SiluMulOp o) {
+        std::string g = act(o.getGate()), u = act(o.getUp()), y = out(o.getResult());
+        call(o, fmt::format("silu_mul<{}, {}>", isa, width(o.getGate())),
+             fmt::format("ctx, M, {}, {}, {}", g, u, y));
+      })
+      .Case<AddOp>([&](AddOp o) {
+        std::string a = act(o.getLhs()), c = act(o.getRhs()), y = out(o.getResult());
+        call(o, fmt::format("add<{}, {}>", isa, width(o.getLhs())),
+             fmt::format("ctx, M, {}, {}, {}", a, c, y));
+      })
+      .Case<LogitsOp>([&](LogitsOp o) {
+        std::string w = weightExpr(o.getWeight()), x = act(o.getX());
+        // The rows asked for are gathered into a buffer of their own.
+        const int64_t bytes = (opts.maxTokens * width(o.getX()) * 4 + 63) / 64 * 64;
+        tmpOffset = result.scratchBytes;
+        result.scratchBytes += bytes;
+        call(o, fmt::format("logits<{}, {}, {}>", isa, width(o.getX()), width(o.getResult())),
+             fmt::format("ctx, st, {}, {}, reinterpret_cast<float *>(ctx->scratch + {})", x, w,
+                         tmpOffset),
+             weightName(o.getWeight()));
+      })
+      .Case<func::ReturnOp>([&](func::ReturnOp o) {
+        if (o.getNumOperands() != 1 || !o.getOperand(0).getDefiningOp<LogitsOp>())
+          error = "@forward must return the result of qlc.logits";
+      })
+      .Default([&](Operation *o) {
+        error = "x86 codegen does not handle '" + o->getName().getStringRef().str() + "'";
+      });
+  if (!error.empty())
+    return err(error);
+  release(op);
+  return llvm::Error::success();
+}
+
+llvm::Expected<CodegenResult> X86Emitter::run(ModuleOp module) {
+  auto fn = module.lookupSymbol<func::FuncOp>("forward");
+  if (!fn || fn.getNumArguments() != 2 || !fn.getBody().hasOneBlock())
+    return err("the module has no @forward(tokens, positions) function");
+  auto info = module->getAttrOfType<DictionaryAttr>("qlc.model");
+  if (!info)
+    return err("the module has no qlc.model attribute");
+  auto layers = dyn_cast_or_null<IntegerAttr>(info.get("num_layers"));
+  if (!layers || layers.getInt() <= 0)
+    return err("qlc.model needs a positive integer num_layers");
+  numLayers = layers.getInt();
+  Block &block = fn.getBody().front();
+  names[block.getArgument(0).getAsOpaquePointer()] = "st->tokens";
+  names[block.getArgument(1).getAsOpaquePointer()] = "st->positions";
+  int i = 0;
+  for (Operation &op : block)
+    order[&op] = i++;
+  for (Operation &op : block) {
+    if (auto rope = dyn_cast<RopeOp>(op); rope && rope.getPositions() != block.getArgument(1))
+      return err("qlc.rope must take @forward's positions argument");
+    if (llvm::Error e = emitOp(&op))
+      return std::move(e);
+  }
+  result.source = fmt::format(
+      "// Generated by qlc {} for target {}. Do not edit.\n"
+      "#include \"qlc_x86_kernels.h\"\n\n"
+      "namespace {{\n{}}} // namespace\n\n"
+      "extern \"C\" __attribute__((visibility(\"default\"))) uint32_t "
+      "qlc_artifact_abi_version(void) {{ return QLC_ABI_VERSION; }}\n\n"
+      "extern \"C\" __attribute__((visibility(\"default\"))) int\n"
+      "qlc_artifact_forward(const qlc_exec_ctx *ctx, const qlc_step *st) {{\n"
+      "  const int64_t M = st->n_tokens;\n"
+      "  if (M <= 0 || M > {})\n    return 1;\n"
+      "{}  return 0;\n}}\n",
+      QLC_VERSION_STRING, target.name(), tables, opts.maxTokens, body);
+  return std::move(result);
+}
+
+} // namespace
+
+llvm::Expected<CodegenResult> emitX86(ModuleOp module, const TargetInfo &target,
+                                      const CodegenOptions &opts) {
+  if (target.kind() != "x86")
+    return err("emitX86 called for a non-x86 target " + target.name());
+  return X86Emitter(target, opts).run(module);
+}
+
+} // namespace qlc

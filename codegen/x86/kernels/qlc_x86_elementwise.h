@@ -1,0 +1,110 @@
+// qlc_x86_elementwise.h - row-wise kernels: embedding, RMSNorm, RoPE, SiLU*mul, add.
+#ifndef QLC_X86_ELEMENTWISE_H
+#define QLC_X86_ELEMENTWISE_H
+
+#include "qlc_x86_isa.h"
+#include "qlc_x86_parallel.h"
+
+#include <cmath>
+
+namespace qlc {
+namespace x86 {
+
+/// Loads D elements of any storage type into f32 (vectorized where the ISA allows).
+template <class Isa, int D, class T> inline void widen_row(const T *src, float *dst) {
+  constexpr int DV = (D / Isa::W) * Isa::W;
+  for (int i = 0; i < DV; i += Isa::W)
+    Isa::store(dst + i, Isa::load(src + i));
+  for (int i = DV; i < D; ++i)
+    dst[i] = to_f32(src[i]);
+}
+
+/// out[t, :] = table[ids[t], :]. The runtime has checked every id against the vocab.
+template <class Isa, int D, class T>
+void embedding(const qlc_exec_ctx *c, int64_t M, const int32_t *ids, const T *table,
+               float *out) {
+  parallel_for(c, M, grain_for(D, 8192), [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t)
+      widen_row<Isa, D>(table + static_cast<int64_t>(ids[t]) * D, out + t * D);
+  });
+}
+
+/// out = x / sqrt(mean(x^2) + eps) * w, per row, as LlamaRMSNorm computes it in f32.
+template <class Isa, int D>
+void rms_norm(const qlc_exec_ctx *c, int64_t M, const float *x, const float *w, float eps,
+              float *out) {
+  constexpr int DV = (D / Isa::W) * Isa::W;
+  parallel_for(c, M, grain_for(D, 8192), [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const float *xr = x + t * D;
+      typename Isa::V acc = Isa::zero();
+      for (int i = 0; i < DV; i += Isa::W) {
+        typename Isa::V v = Isa::load(xr + i);
+        acc = Isa::fma(v, v, acc);
+      }
+      float ss = Isa::hsum(acc);
+      for (int i = DV; i < D; ++i)
+        ss += xr[i] * xr[i];
+      float inv = 1.0f / std::sqrt(ss / static_cast<float>(D) + eps);
+      float *o = out + t * D;
+      for (int i = 0; i < D; ++i)
+        o[i] = w[i] * (xr[i] * inv);
+    }
+  });
+}
+
+/// Rotate-half rotary embedding of every head of HD channels in a row of width D.
+/// out may alias x.
+template <class Isa, int D, int HD>
+void rope(const qlc_exec_ctx *c, int64_t M, const int32_t *pos, const float *inv_freq,
+          const float *x, float *out) {
+  constexpr int H2 = HD / 2;
+  parallel_for(c, M, grain_for(D * 8, 8192), [&](int64_t b, int64_t e) {
+    float cs[H2], sn[H2];
+    for (int64_t t = b; t < e; ++t) {
+      const float p = static_cast<float>(pos[t]);
+      for (int i = 0; i < H2; ++i) {
+        float ang = p * inv_freq[i]; // f32 product, as transformers computes it
+        cs[i] = std::cos(ang);
+        sn[i] = std::sin(ang);
+      }
+      for (int h = 0; h < D / HD; ++h) {
+        const float *xi = x + t * D + h * HD;
+        float *o = out + t * D + h * HD;
+        for (int i = 0; i < H2; ++i) {
+          float a = xi[i], bb = xi[i + H2];
+          o[i] = a * cs[i] - bb * sn[i];
+          o[i + H2] = bb * cs[i] + a * sn[i];
+        }
+      }
+    }
+  });
+}
+
+/// out = silu(gate) * up.
+template <class Isa, int D>
+void silu_mul(const qlc_exec_ctx *c, int64_t M, const float *gate, const float *up,
+              float *out) {
+  parallel_for(c, M * D, 16384, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      float g = gate[i];
+      out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+  });
+}
+
+/// out = a + b.
+template <class Isa, int D>
+void add(const qlc_exec_ctx *c, int64_t M, const float *a, const float *b, float *out) {
+  const int64_t n = M * D;
+  int64_t i = 0;
+  for (; i + Isa::W <= n; i += Isa::W)
+    Isa::store(out + i, Isa::add(Isa::load(a + i), Isa::load(b + i)));
+  for (; i < n; ++i)
+    out[i] = a[i] + b[i];
+}
+
+} // namespace x86
+} // namespace qlc
+
+#endif // QLC_X86_ELEMENTWISE_H

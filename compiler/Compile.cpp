@@ -1,0 +1,303 @@
+//===- Compile.cpp - the qlc compile driver --------------------------------===//
+#include "compiler/Compile.h"
+
+#include "codegen/Codegen.h"
+#include "compiler/Artifact.h"
+#include "compiler/Importer.h"
+#include "passes/Passes.h"
+
+#include "qlc/abi.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace qlc {
+
+char CompileError::ID = 0;
+
+namespace {
+
+llvm::Error badInput(const std::string &msg) {
+  return llvm::make_error<CompileError>(msg, true);
+}
+llvm::Error internal(const std::string &msg) {
+  return llvm::make_error<CompileError>(msg, false);
+}
+/// Wraps a frontend error (always about the input) as bad input.
+llvm::Error asBadInput(llvm::Error e) { return badInput(llvm::toString(std::move(e))); }
+
+class Stopwatch {
+public:
+  explicit Stopwatch(bool on) : on(on), t0(std::chrono::steady_clock::now()) {}
+  void stage(const char *name) {
+    auto now = std::chrono::steady_clock::now();
+    if (on)
+      llvm::errs() << llvm::format("qlc: %-22s %8.3f s\n", name,
+                                   std::chrono::duration<double>(now - t0).count());
+    t0 = now;
+  }
+
+private:
+  bool on;
+  std::chrono::steady_clock::time_point t0;
+};
+
+/// Loads config + weights of an HF model folder.
+llvm::Error loadSource(const std::string &source, bool configOnly, ModelConfig &cfg,
+                       std::unique_ptr<WeightStore> &store) {
+  fs::path p(source);
+  std::error_code ec;
+  if (!fs::exists(p, ec))
+    return badInput(source + ": no such file or directory");
+  if (!fs::is_directory(p)) {
+    if (p.extension() == ".gguf")
+      return badInput(source + ": GGUF import is not implemented yet; give a Hugging Face "
+                               "model folder (config.json + safetensors)");
+    if (!configOnly)
+      return badInput(source + ": expected a Hugging Face model folder (config.json + "
+                               "safetensors)");
+  }
+  fs::path config = fs::is_directory(p) ? p / "config.json" : p;
+  if (!fs::exists(config))
+    return badInput(config.string() + ": missing (a model folder needs config.json)");
+  auto cfgOr = loadModelConfig(config.string());
+  if (!cfgOr)
+    return asBadInput(cfgOr.takeError());
+  cfg = *cfgOr;
+  if (configOnly)
+    return llvm::Error::success();
+  auto storeOr = WeightStore::loadFolder(p.string());
+  if (!storeOr)
+    return asBadInput(storeOr.takeError());
+  store = std::move(*storeOr);
+  return llvm::Error::success();
+}
+
+llvm::Error runPipeline(mlir::ModuleOp module, const std::string &quant, bool printIr,
+                        bool timing) {
+  mlir::PassManager pm(module->getContext());
+  CompilePipelineOptions po;
+  po.quant = quant;
+  std::string error;
+  if (mlir::failed(buildCompilePipeline(pm, po, error)))
+    return badInput(error);
+  if (printIr) {
+    module->getContext()->disableMultithreading();
+    pm.enableIRPrinting([](mlir::Pass *, mlir::Operation *) { return false; },
+                        [](mlir::Pass *, mlir::Operation *) { return true; },
+                        /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
+  }
+  if (timing)
+    pm.enableTiming();
+  if (mlir::failed(pm.run(module)))
+    return internal("the compile pipeline failed");
+  return llvm::Error::success();
+}
+
+llvm::Expected<std::string> findCompiler(const std::string &requested) {
+  std::vector<std::string> candidates;
+  if (!requested.empty())
+    candidates.push_back(requested);
+  else {
+    if (auto env = llvm::sys::Process::GetEnv("CXX"))
+      candidates.push_back(*env);
+    candidates.insert(candidates.end(), {"c++", "g++", "clang++"});
+  }
+  for (const auto &c : candidates) {
+    if (c.find('/') != std::string::npos && llvm::sys::fs::can_execute(c))
+      return c;
+    if (auto found = llvm::sys::findProgramByName(c))
+      return *found;
+  }
+  return badInput("no C++ compiler found (tried " + candidates.front() +
+                  "); install g++ or pass --cxx");
+}
+
+/// Compiles the generated source into a shared object at `soPath`.
+llvm::Error buildCode(const CodegenResult &cg, const TargetInfo &target, const std::string &dir,
+                      const std::string &cxx, const std::string &soPath) {
+  fs::create_directories(fs::path(dir) / "include" / "qlc");
+  for (const EmbeddedFile &f : embeddedKernelSources()) {
+    std::ofstream o(fs::path(dir) / "include" / f.path, std::ios::binary);
+    o << f.contents;
+  }
+  const std::string src = (fs::path(dir) / "model.cpp").string();
+  {
+    std::ofstream o(src, std::ios::binary);
+    o << cg.source;
+    if (!o)
+      return internal(src + ": cannot write the generated source");
+  }
+  auto compiler = findCompiler(cxx);
+  if (!compiler)
+    return compiler.takeError();
+  std::vector<std::string> args = {*compiler, "-std=c++17", "-O2", "-fPIC", "-shared",
+                                   "-fvisibility=hidden", "-fno-math-errno", "-DNDEBUG"};
+  for (const auto &f : target.compilerFlags())
+    args.push_back(f);
+  args.insert(args.end(), {"-I" + (fs::path(dir) / "include").string(), src, "-o", soPath});
+  std::vector<llvm::StringRef> argRefs(args.begin(), args.end());
+  const std::string log = (fs::path(dir) / "cxx.log").string();
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, llvm::StringRef(log),
+                                                llvm::StringRef(log)};
+  std::string execErr;
+  int rc = llvm::sys::ExecuteAndWait(*compiler, argRefs, std::nullopt, redirects, 0, 0, &execErr);
+  if (rc != 0) {
+    std::string out;
+    if (auto buf = llvm::MemoryBuffer::getFile(log))
+      out = (*buf)->getBuffer().take_back(2000).str();
+    return internal("the host compiler failed (" + std::to_string(rc) + ") on the generated code " +
+                    src + ": " + execErr + "\n" + out);
+  }
+  return llvm::Error::success();
+}
+
+json makeManifest(const ModelConfig &cfg, const CompileOptions &opts, const TargetInfo &target,
+                  const CodegenResult &cg, int64_t maxSeq) {
+  json kernels = json::array();
+  for (const auto &k : cg.kernels)
+    kernels.push_back({{"op", k.op}, {"kernel", k.kernel}, {"weight", k.weight}});
+  return {
+      {"format", "qlc-artifact"},
+      {"format_version", 1},
+      {"qlc_version", QLC_VERSION_STRING},
+      {"abi_version", QLC_ABI_VERSION},
+      {"source", fs::absolute(opts.source).lexically_normal().string()},
+      {"target",
+       {{"name", target.name()}, {"kind", target.kind()}, {"features", target.requiredFeatures()},
+        {"kernel_isa", target.kernelIsa()}}},
+      {"quant", {{"scheme", opts.quant}}},
+      {"model",
+       {{"architecture", cfg.architecture},
+        {"vocab_size", cfg.vocabSize},
+        {"hidden_size", cfg.hiddenSize},
+        {"intermediate_size", cfg.intermediateSize},
+        {"num_layers", cfg.numLayers},
+        {"num_heads", cfg.numHeads},
+        {"num_kv_heads", cfg.numKvHeads},
+        {"head_dim", cfg.headDim},
+        {"max_position_embeddings", cfg.maxPositionEmbeddings},
+        {"max_seq_len", maxSeq},
+        {"source_dtype", cfg.dtype},
+        {"bos_token_id", cfg.bosTokenId},
+        {"eos_token_ids", cfg.eosTokenIds}}},
+      {"exec",
+       {{"max_tokens", opts.maxTokens},
+        {"scratch_bytes", cg.scratchBytes},
+        {"kv_cache", {{"dtype", "f32"}, {"layout", "slot,layer,kv,position,channel"}}}}},
+      {"kernels", kernels},
+  };
+}
+
+} // namespace
+
+llvm::Error compileModel(const CompileOptions &opts) {
+  Stopwatch clock(opts.verbose || opts.timing);
+  if (opts.output.empty())
+    return badInput("missing -o OUT: where to write the artifact");
+  if (opts.maxTokens <= 0 || opts.maxTokens > 65536)
+    return badInput("--max-tokens must be in [1, 65536]");
+  if (opts.maxSeqLen < 0)
+    return badInput("--max-seq-len must be positive");
+  auto targetOr = lookupTarget(opts.target);
+  if (!targetOr)
+    return asBadInput(targetOr.takeError());
+  const TargetInfo &target = **targetOr;
+  {
+    fs::path parent = fs::absolute(opts.output).parent_path();
+    std::error_code ec;
+    if (!fs::is_directory(parent, ec))
+      return badInput(opts.output + ": the output directory " + parent.string() + " does not exist");
+  }
+
+  ModelConfig cfg;
+  std::unique_ptr<WeightStore> store;
+  if (llvm::Error e = loadSource(opts.source, false, cfg, store))
+    return e;
+  clock.stage("load");
+
+  mlir::MLIRContext ctx;
+  auto moduleOr = importModel(ctx, cfg, store.get());
+  if (!moduleOr)
+    return badInput(opts.source + ": " + llvm::toString(moduleOr.takeError()));
+  clock.stage("import");
+  if (llvm::Error e = runPipeline(**moduleOr, opts.quant, opts.printIrAfterAll, opts.timing))
+    return e;
+  clock.stage("passes");
+
+  CodegenOptions co;
+  co.maxTokens = opts.maxTokens;
+  auto cgOr = emitX86(**moduleOr, target, co);
+  if (!cgOr)
+    return internal(llvm::toString(cgOr.takeError()));
+  clock.stage("codegen");
+
+  llvm::SmallString<128> tmpDir;
+  if (auto ec = llvm::sys::fs::createUniqueDirectory("qlc-build", tmpDir))
+    return internal("cannot create a temporary directory: " + ec.message());
+  struct RemoveDir {
+    std::string d;
+    bool keep;
+    ~RemoveDir() {
+      std::error_code ec;
+      if (!keep)
+        fs::remove_all(d, ec);
+    }
+  } removeTmp{tmpDir.str().str(), opts.keepTemps};
+  if (opts.keepTemps)
+    llvm::errs() << "qlc: keeping build files in " << tmpDir << "\n";
+  const std::string so = (fs::path(tmpDir.str().str()) / "code.so").string();
+  if (llvm::Error e = buildCode(*cgOr, target, tmpDir.str().str(), opts.cxx, so))
+    return e;
+  clock.stage("host compile");
+
+  int64_t maxSeq = opts.maxSeqLen ? opts.maxSeqLen : std::min<int64_t>(cfg.maxPositionEmbeddings, 4096);
+  json manifest = makeManifest(cfg, opts, target, *cgOr, maxSeq);
+  const bool tty = isatty(2);
+  int lastPct = -1;
+  auto progress = [&](double f) {
+    int pct = static_cast<int>(f * 100);
+    if (tty && pct != lastPct) {
+      llvm::errs() << "\rqlc: packing weights " << pct << "%";
+      lastPct = pct;
+    }
+  };
+  if (llvm::Error e = writeArtifact(opts.output, so, cgOr->weights, *store, manifest, progress))
+    return internal(llvm::toString(std::move(e)));
+  if (tty && lastPct >= 0)
+    llvm::errs() << "\n";
+  clock.stage("write artifact");
+  return llvm::Error::success();
+}
+
+llvm::Error importAndPrint(const std::string &source, bool configOnly, const std::string &quant) {
+  ModelConfig cfg;
+  std::unique_ptr<WeightStore> store;
+  if (llvm::Error e = loadSource(source, configOnly, cfg, store))
+    return e;
+  mlir::MLIRContext ctx;
+  auto moduleOr = importModel(ctx, cfg, store.get());
+  if (!moduleOr)
+    return badInput(source + ": " + llvm::toString(moduleOr.takeError()));
+  if (llvm::Error e = runPipeline(**moduleOr, quant, false, false))
+    return e;
+  (*moduleOr)->print(llvm::outs());
+  llvm::outs() << "\n";
+  return llvm::Error::success();
+}
+
+} // namespace qlc

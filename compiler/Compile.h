@@ -1,0 +1,47 @@
+//===- Compile.h - the qlc compile driver ----------------------*- C++ -*-===//
+#ifndef QLC_COMPILER_COMPILE_H
+#define QLC_COMPILER_COMPILE_H
+
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <string>
+
+namespace qlc {
+
+/// What `qlc compile` was asked to do.
+struct CompileOptions {
+  std::string source;        // HF model folder
+  std::string output;        // artifact path
+  std::string target = "native";
+  std::string quant = "none";
+  int64_t maxSeqLen = 0;     // 0: min(max_position_embeddings, 4096)
+  int64_t maxTokens = 512;   // tokens per forward step
+  std::string cxx;           // host C++ compiler; empty: $CXX, then c++, g++, clang++
+  bool printIrAfterAll = false;
+  bool timing = false;
+  bool verbose = false;
+  bool keepTemps = false;
+};
+
+/// Errors carry a category: bad input (exit code 2) or an internal failure (exit 1).
+class CompileError : public llvm::ErrorInfo<CompileError> {
+public:
+  static char ID;
+  CompileError(std::string msg, bool badInput) : msg(std::move(msg)), badInput(badInput) {}
+  void log(llvm::raw_ostream &os) const override { os << msg; }
+  std::error_code convertToErrorCode() const override { return llvm::inconvertibleErrorCode(); }
+  std::string msg;
+  bool badInput;
+};
+
+/// Runs the whole pipeline: import, passes, codegen, host compile, artifact write.
+llvm::Error compileModel(const CompileOptions &opts);
+
+/// Imports `source` (a model folder, or a config.json alone when configOnly) and prints
+/// its qlc IR to stdout, after the compile pipeline of `quant` when it is not "none".
+llvm::Error importAndPrint(const std::string &source, bool configOnly, const std::string &quant);
+
+} // namespace qlc
+
+#endif // QLC_COMPILER_COMPILE_H

@@ -1,0 +1,34 @@
+//===- DType.h - tensor element types of weight files ----------*- C++ -*-===//
+#ifndef QLC_COMPILER_DTYPE_H
+#define QLC_COMPILER_DTYPE_H
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace qlc {
+
+enum class DType { F32, F16, BF16, I32 };
+
+/// The safetensors name ("F32", "BF16", ...) of a dtype, and back.
+const char *safetensorsName(DType t);
+std::optional<DType> dtypeFromSafetensors(const std::string &s);
+/// The short name used on the command line and in manifests ("f32", "bf16", ...).
+const char *shortName(DType t);
+std::optional<DType> dtypeFromShortName(const std::string &s);
+size_t dtypeSize(DType t);
+
+/// Element conversions used when packing weights (round to nearest even).
+float halfToFloat(uint16_t h);
+uint16_t floatToHalf(float f);
+float bf16ToFloat(uint16_t h);
+uint16_t floatToBf16(float f);
+
+/// Converts n elements of `src` (of type `from`) into `dst` (of type `to`).
+/// Float types only; returns false for integer types.
+bool convertElements(const void *src, DType from, void *dst, DType to, size_t n);
+
+} // namespace qlc
+
+#endif // QLC_COMPILER_DTYPE_H

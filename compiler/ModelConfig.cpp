@@ -1,0 +1,209 @@
+//===- ModelConfig.cpp - config.json of a Hugging Face model ---------------===//
+#include "compiler/ModelConfig.h"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+
+using nlohmann::json;
+
+namespace qlc {
+
+namespace {
+
+llvm::Error err(const std::string &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
+}
+
+/// Reads typed keys of a JSON object, remembering the first problem.
+struct Reader {
+  const json &j;
+  std::string source;
+  std::string problem;
+
+  bool has(const char *key) const { return j.contains(key) && !j[key].is_null(); }
+  int64_t requiredInt(const char *key) {
+    if (!has(key)) {
+      note(std::string("missing required key '") + key + "'");
+      return 0;
+    }
+    return intValue(key);
+  }
+  int64_t optionalInt(const char *key, int64_t dflt) { return has(key) ? intValue(key) : dflt; }
+  int64_t intValue(const char *key) {
+    if (!j[key].is_number_integer()) {
+      note(std::string("key '") + key + "' must be an integer");
+      return 0;
+    }
+    int64_t v = j[key].get<int64_t>();
+    if (v <= 0)
+      note(std::string("key '") + key + "' must be positive, got " + std::to_string(v));
+    return v;
+  }
+  double number(const json &obj, const char *key, double dflt) {
+    if (!obj.contains(key) || obj[key].is_null())
+      return dflt;
+    if (!obj[key].is_number()) {
+      note(std::string("key '") + key + "' must be a number");
+      return dflt;
+    }
+    return obj[key].get<double>();
+  }
+  bool boolean(const char *key, bool dflt) {
+    if (!has(key))
+      return dflt;
+    if (!j[key].is_boolean()) {
+      note(std::string("key '") + key + "' must be true or false");
+      return dflt;
+    }
+    return j[key].get<bool>();
+  }
+  void note(const std::string &msg) {
+    if (problem.empty())
+      problem = source + ": " + msg;
+  }
+};
+
+void parseRope(Reader &r, ModelConfig &c) {
+  const json &j = r.j;
+  // Newer transformers: rope_parameters {rope_theta, rope_type, ...}; older: rope_theta
+  // at the top level plus an optional rope_scaling {type|rope_type, factor, ...}.
+  const json *params = nullptr;
+  if (r.has("rope_parameters")) {
+    if (!j["rope_parameters"].is_object())
+      return r.note("'rope_parameters' must be an object");
+    params = &j["rope_parameters"];
+    c.rope.theta = r.number(*params, "rope_theta", r.number(j, "rope_theta", 10000.0));
+  } else {
+    c.rope.theta = r.number(j, "rope_theta", 10000.0);
+    if (r.has("rope_scaling")) {
+      if (!j["rope_scaling"].is_object())
+        return r.note("'rope_scaling' must be an object or null");
+      params = &j["rope_scaling"];
+    }
+  }
+  std::string type = "default";
+  if (params != nullptr) {
+    for (const char *k : {"rope_type", "type"})
+      if (params->contains(k) && (*params)[k].is_string()) {
+        type = (*params)[k].get<std::string>();
+        break;
+      }
+    c.rope.factor = r.number(*params, "factor", 1.0);
+    c.rope.lowFreqFactor = r.number(*params, "low_freq_factor", 1.0);
+    c.rope.highFreqFactor = r.number(*params, "high_freq_factor", 4.0);
+    c.rope.originalMaxPosition = static_cast<int64_t>(
+        r.number(*params, "original_max_position_embeddings", 8192.0));
+  }
+  if (type == "default")
+    c.rope.scaling = "none";
+  else if (type == "linear" || type == "llama3")
+    c.rope.scaling = type;
+  else
+    r.note("unsupported rope scaling type '" + type + "' (supported: default, linear, llama3)");
+  if (!(c.rope.theta > 0) || !(c.rope.factor > 0))
+    r.note("rope theta and factor must be positive");
+  if (c.rope.scaling == "llama3" && !(c.rope.highFreqFactor > c.rope.lowFreqFactor))
+    r.note("llama3 rope scaling needs high_freq_factor > low_freq_factor");
+}
+
+} // namespace
+
+const std::vector<std::string> &supportedArchitectures() {
+  static const std::vector<std::string> archs = {"LlamaForCausalLM", "MistralForCausalLM",
+                                                 "Qwen2ForCausalLM"};
+  return archs;
+}
+
+llvm::Expected<ModelConfig> parseModelConfig(const std::string &text, const std::string &source) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const std::exception &e) {
+    return err(source + ": not valid JSON: " + e.what());
+  }
+  if (!j.is_object())
+    return err(source + ": not a JSON object");
+  ModelConfig c;
+  if (!j.contains("architectures") || !j["architectures"].is_array() ||
+      j["architectures"].empty() || !j["architectures"][0].is_string())
+    return err(source + ": missing required key 'architectures'");
+  c.architecture = j["architectures"][0].get<std::string>();
+  const auto &archs = supportedArchitectures();
+  if (std::find(archs.begin(), archs.end(), c.architecture) == archs.end()) {
+    std::string list;
+    for (const auto &a : archs)
+      list += (list.empty() ? "" : ", ") + a;
+    return err(source + ": unknown architecture '" + c.architecture + "' (supported: " + list + ")");
+  }
+  Reader r{j, source, {}};
+  c.hiddenSize = r.requiredInt("hidden_size");
+  c.intermediateSize = r.requiredInt("intermediate_size");
+  c.numLayers = r.requiredInt("num_hidden_layers");
+  c.numHeads = r.requiredInt("num_attention_heads");
+  c.vocabSize = r.requiredInt("vocab_size");
+  c.numKvHeads = r.optionalInt("num_key_value_heads", c.numHeads);
+  if (r.has("hidden_act") && j["hidden_act"] != "silu")
+    r.note("unsupported hidden_act '" + j["hidden_act"].dump() + "' (only silu)");
+  if (!r.has("rms_norm_eps"))
+    r.note("missing required key 'rms_norm_eps'");
+  c.rmsNormEps = r.number(j, "rms_norm_eps", 1e-6);
+  c.maxPositionEmbeddings = r.optionalInt("max_position_embeddings", 4096);
+  if (!r.problem.empty())
+    return err(r.problem);
+  c.headDim = r.optionalInt("head_dim", c.numHeads ? c.hiddenSize / c.numHeads : 0);
+  if (!r.has("head_dim") && c.hiddenSize % c.numHeads != 0)
+    r.note("hidden_size " + std::to_string(c.hiddenSize) + " is not divisible by " +
+           "num_attention_heads " + std::to_string(c.numHeads) + " and head_dim is not given");
+  if (c.numHeads % c.numKvHeads != 0)
+    r.note("num_attention_heads " + std::to_string(c.numHeads) +
+           " is not a multiple of num_key_value_heads " + std::to_string(c.numKvHeads));
+  if (c.headDim % 2 != 0)
+    r.note("head_dim " + std::to_string(c.headDim) + " must be even for rotary embedding");
+  if (c.rmsNormEps <= 0)
+    r.note("rms_norm_eps must be positive");
+  parseRope(r, c);
+
+  if (c.architecture == "Qwen2ForCausalLM") {
+    c.qkvBias = true;
+    if (r.boolean("use_sliding_window", false))
+      c.slidingWindow = r.optionalInt("sliding_window", 4096);
+  } else {
+    c.qkvBias = c.oBias = r.boolean("attention_bias", false);
+    c.mlpBias = r.boolean("mlp_bias", false);
+    if (c.architecture == "MistralForCausalLM" && r.has("sliding_window"))
+      c.slidingWindow = r.optionalInt("sliding_window", 4096);
+  }
+  c.tieWordEmbeddings = r.boolean("tie_word_embeddings", false);
+  for (const char *k : {"dtype", "torch_dtype"})
+    if (r.has(k) && j[k].is_string()) {
+      c.dtype = j[k].get<std::string>();
+      break;
+    }
+  if (r.has("bos_token_id") && j["bos_token_id"].is_number_integer())
+    c.bosTokenId = j["bos_token_id"].get<int64_t>();
+  if (r.has("eos_token_id")) {
+    const json &e = j["eos_token_id"];
+    if (e.is_number_integer())
+      c.eosTokenIds.push_back(e.get<int64_t>());
+    else if (e.is_array())
+      for (const json &v : e)
+        if (v.is_number_integer())
+          c.eosTokenIds.push_back(v.get<int64_t>());
+  }
+  if (!r.problem.empty())
+    return err(r.problem);
+  return c;
+}
+
+llvm::Expected<ModelConfig> loadModelConfig(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return err(path + ": cannot open");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parseModelConfig(ss.str(), path);
+}
+
+} // namespace qlc

@@ -1,0 +1,9 @@
+//===- QlcDialect.h - qlc dialect ------------------------------*- C++ -*-===//
+#ifndef QLC_IR_QLCDIALECT_H
+#define QLC_IR_QLCDIALECT_H
+
+#include "mlir/IR/Dialect.h"
+
+#include "ir/QlcDialect.h.inc"
+
+#endif // QLC_IR_QLCDIALECT_H

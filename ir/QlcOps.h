@@ -1,0 +1,15 @@
+//===- QlcOps.h - qlc dialect operations -----------------------*- C++ -*-===//
+#ifndef QLC_IR_QLCOPS_H
+#define QLC_IR_QLCOPS_H
+
+#include "ir/QlcDialect.h"
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#define GET_OP_CLASSES
+#include "ir/QlcOps.h.inc"
+
+#endif // QLC_IR_QLCOPS_H

@@ -1,0 +1,190 @@
+//===- QlcOps.td - qlc dialect operations -----------------*- tablegen -*-===//
+#ifndef QLC_OPS_TD
+#define QLC_OPS_TD
+
+include "ir/QlcDialect.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/BuiltinAttributes.td"
+
+// Activations: float32 2-D tensors with a dynamic token dimension.
+def Qlc_Activation : 2DTensorOf<[F32]>;
+def Qlc_TokenIds : 1DTensorOf<[I32]>;
+// Weights: static-shaped float tensors in the source (or converted) dtype.
+def Qlc_WeightTensor : RankedTensorOf<[F32, F16, BF16]>;
+
+def Qlc_WeightOp : Qlc_Op<"weight", [Pure]> {
+  let summary = "A named tensor of the weight store";
+  let description = [{
+    Refers to the tensor `tensor_name` in the compiler's weight store. The result type gives
+    its shape and element type; the data itself never appears in the IR.
+
+    Example:
+    ```mlir
+    %w = qlc.weight "model.layers.0.self_attn.q_proj.weight" : tensor<64x64xbf16>
+    ```
+  }];
+  let arguments = (ins StrAttr:$tensor_name);
+  let results = (outs Qlc_WeightTensor:$result);
+  let assemblyFormat = "$tensor_name attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Qlc_EmbeddingOp : Qlc_Op<"embedding", [Pure]> {
+  let summary = "Gathers rows of an embedding table";
+  let description = [{
+    For every token id in `ids`, copies the row of `table` ([vocab, hidden]) into the
+    result, converted to f32. Ids outside [0, vocab) are rejected by the runtime.
+
+    Example:
+    ```mlir
+    %h = qlc.embedding %ids, %table : (tensor<?xi32>, tensor<512x64xf32>) -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins Qlc_TokenIds:$ids, Qlc_WeightTensor:$table);
+  let results = (outs Qlc_Activation:$result);
+  let assemblyFormat = "$ids `,` $table attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Qlc_RmsNormOp : Qlc_Op<"rms_norm", [Pure]> {
+  let summary = "Root-mean-square normalization with a learned scale";
+  let description = [{
+    `result[t, i] = x[t, i] / sqrt(mean_i(x[t, :]^2) + epsilon) * weight[i]`, computed
+    in f32 as Hugging Face's LlamaRMSNorm does.
+
+    Example:
+    ```mlir
+    %n = qlc.rms_norm %h, %w {epsilon = 1.0e-05 : f64} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins Qlc_Activation:$x, Qlc_WeightTensor:$weight, F64Attr:$epsilon);
+  let results = (outs Qlc_Activation:$result);
+  let assemblyFormat = "$x `,` $weight attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Qlc_LinearOp : Qlc_Op<"linear", [Pure]> {
+  let summary = "Dense projection x * W^T (+ bias)";
+  let description = [{
+    `weight` has the Hugging Face layout [out_features, in_features]; the optional
+    `bias` has [out_features]. The product is accumulated in f32.
+
+    Example:
+    ```mlir
+    %q = qlc.linear %n, %wq, %bq : (tensor<?x64xf32>, tensor<96x64xf16>, tensor<96xf16>) -> tensor<?x96xf32>
+    ```
+  }];
+  let arguments = (ins Qlc_Activation:$x, Qlc_WeightTensor:$weight,
+                       Optional<Qlc_WeightTensor>:$bias);
+  let results = (outs Qlc_Activation:$result);
+  let assemblyFormat =
+      "$x `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Qlc_RopeOp : Qlc_Op<"rope", [Pure]> {
+  let summary = "Rotary position embedding (rotate-half convention)";
+  let description = [{
+    Rotates each of the `x`'s heads of `head_dim` channels by the angles
+    `position * inv_freq[i]`, pairing channel i with i + head_dim/2 as Hugging Face's
+    `rotate_half` does. `inv_freq[i] = theta^(-2i/head_dim)`, then adjusted by
+    `scaling`: "none"; "linear" divides by `factor`; "llama3" applies Llama 3.1's
+    wavelength-dependent interpolation with `factor`, `low_freq_factor`,
+    `high_freq_factor` and `original_max_position`.
+
+    Example:
+    ```mlir
+    %r = qlc.rope %q, %pos {head_dim = 16 : i64, theta = 1.0e+04 : f64, scaling = "none"}
+         : (tensor<?x64xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins Qlc_Activation:$x, Qlc_TokenIds:$positions,
+                       I64Attr:$head_dim, F64Attr:$theta, StrAttr:$scaling,
+                       DefaultValuedAttr<F64Attr, "1.0">:$factor,
+                       DefaultValuedAttr<F64Attr, "1.0">:$low_freq_factor,
+                       DefaultValuedAttr<F64Attr, "4.0">:$high_freq_factor,
+                       DefaultValuedAttr<I64Attr, "8192">:$original_max_position);
+  let results = (outs Qlc_Activation:$result);
+  let assemblyFormat = "$x `,` $positions attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Qlc_AttentionOp : Qlc_Op<"attention",
+    [DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
+  let summary = "Causal grouped-query attention over the KV cache of one layer";
+  let description = [{
+    Appends this step's keys `k` and values `v` to the KV cache of layer `layer` at
+    their `positions`, then lets every query of `q` attend causally to all cached
+    positions up to its own (and, with `sliding_window`, only to the last
+    `sliding_window` of them). `num_heads` query heads share `num_kv_heads` key/value
+    heads (grouped-query attention). Scores are scaled by `scale`, normally
+    1/sqrt(head_dim). Which sequence each token belongs to is decided at run time.
+
+    Example:
+    ```mlir
+    %o = qlc.attention %q, %k, %v, %pos {layer = 0 : i64, num_heads = 8 : i64,
+         num_kv_heads = 4 : i64, head_dim = 8 : i64, scale = 0.35355339059327373 : f64}
+         : (tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins Qlc_Activation:$q, Qlc_Activation:$k, Qlc_Activation:$v,
+                       Qlc_TokenIds:$positions,
+                       I64Attr:$layer, I64Attr:$num_heads, I64Attr:$num_kv_heads,
+                       I64Attr:$head_dim, F64Attr:$scale,
+                       OptionalAttr<I64Attr>:$sliding_window);
+  let results = (outs Qlc_Activation:$result);
+  let assemblyFormat =
+      "$q `,` $k `,` $v `,` $positions attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Qlc_SiluMulOp : Qlc_Op<"silu_mul", [Pure]> {
+  let summary = "SwiGLU activation: silu(gate) * up";
+  let description = [{
+    Elementwise `gate / (1 + exp(-gate)) * up`.
+
+    Example:
+    ```mlir
+    %a = qlc.silu_mul %g, %u : (tensor<?x172xf32>, tensor<?x172xf32>) -> tensor<?x172xf32>
+    ```
+  }];
+  let arguments = (ins Qlc_Activation:$gate, Qlc_Activation:$up);
+  let results = (outs Qlc_Activation:$result);
+  let assemblyFormat = "$gate `,` $up attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Qlc_AddOp : Qlc_Op<"add", [Pure, Commutative]> {
+  let summary = "Elementwise residual add";
+  let description = [{
+    Example:
+    ```mlir
+    %s = qlc.add %a, %b : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins Qlc_Activation:$lhs, Qlc_Activation:$rhs);
+  let results = (outs Qlc_Activation:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Qlc_LogitsOp : Qlc_Op<"logits", [Pure]> {
+  let summary = "Final projection to vocabulary logits";
+  let description = [{
+    `x * weight^T` with `weight` of shape [vocab, hidden] (the lm_head, or the
+    embedding table when embeddings are tied). At run time only the rows the caller
+    asks for are computed: the last token of each sequence when generating, every
+    token when dumping logits.
+
+    Example:
+    ```mlir
+    %l = qlc.logits %n, %emb : (tensor<?x64xf32>, tensor<512x64xf32>) -> tensor<?x512xf32>
+    ```
+  }];
+  let arguments = (ins Qlc_Activation:$x, Qlc_WeightTensor:$weight);
+  let results = (outs Qlc_Activation:$result);
+  let assemblyFormat = "$x `,` $weight attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+#endif // QLC_OPS_TD

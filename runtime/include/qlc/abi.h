@@ -1,0 +1,57 @@
+/* qlc/abi.h - the contract between a compiled artifact's code and the runtime.
+ *
+ * An artifact's code exports two C functions. The runtime fills a qlc_exec_ctx once per
+ * session and a qlc_step per forward call. Everything else the runtime needs (shapes,
+ * buffer sizes, weight table) is in the artifact's JSON manifest.
+ */
+#ifndef QLC_ABI_H
+#define QLC_ABI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QLC_ABI_VERSION 1u
+
+/* Runs fn(arg, begin, end) over [0, n) split into chunks of at least `grain`. */
+typedef void (*qlc_task_fn)(void *arg, int64_t begin, int64_t end);
+typedef void (*qlc_parallel_for_fn)(void *pool, int64_t n, int64_t grain, qlc_task_fn fn,
+                                    void *arg);
+
+typedef struct qlc_exec_ctx {
+  const void *const *weights; /* one pointer per entry of the manifest's weight table */
+  uint8_t *scratch;           /* activation arena of manifest exec.scratch_bytes, 64-aligned */
+  float *kv;                  /* KV cache: [slot][layer][k|v][max_seq][kv_dim] */
+  int64_t max_seq;            /* positions per sequence slot */
+  int64_t n_slots;            /* sequence slots */
+  void *pool;
+  qlc_parallel_for_fn parallel_for;
+} qlc_exec_ctx;
+
+/* One forward step over n_tokens tokens, possibly of several sequences. Token i is at
+ * position positions[i] of sequence slot slots[i]; a token attends to positions <= its
+ * own in its slot, so the tokens of one sequence must come in position order. Logits are
+ * computed for the rows listed in logit_rows only, into logits[n_logits][vocab]. */
+typedef struct qlc_step {
+  int64_t n_tokens; /* 1 .. manifest exec.max_tokens */
+  const int32_t *tokens;
+  const int32_t *positions;
+  const int32_t *slots;
+  int64_t n_logits;
+  const int32_t *logit_rows;
+  float *logits;
+} qlc_step;
+
+typedef uint32_t (*qlc_artifact_abi_version_fn)(void);
+typedef int (*qlc_artifact_forward_fn)(const qlc_exec_ctx *ctx, const qlc_step *step);
+
+#define QLC_ARTIFACT_ABI_SYMBOL "qlc_artifact_abi_version"
+#define QLC_ARTIFACT_FORWARD_SYMBOL "qlc_artifact_forward"
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QLC_ABI_H */

@@ -1,0 +1,76 @@
+/* qlc/runtime.h - load a qlc artifact and run it.
+ *
+ * Every call returns a qlc_status; on failure qlc_last_error() (per thread) says what
+ * went wrong. No call aborts or exits the process.
+ */
+#ifndef QLC_RUNTIME_H
+#define QLC_RUNTIME_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum qlc_status {
+  QLC_OK = 0,
+  QLC_ERR_INVALID_ARGUMENT = 1, /* a bad argument: null pointer, token id out of range... */
+  QLC_ERR_IO = 2,               /* the file could not be opened, read or mapped */
+  QLC_ERR_FORMAT = 3,           /* not a qlc artifact, truncated, or checksum mismatch */
+  QLC_ERR_TARGET = 4,           /* built for another target than this machine */
+  QLC_ERR_OUT_OF_MEMORY = 5,
+  QLC_ERR_CAPACITY = 6,         /* sequence longer than max_seq, no free slot... */
+  QLC_ERR_INTERNAL = 7
+} qlc_status;
+
+typedef struct qlc_model qlc_model;
+typedef struct qlc_session qlc_session;
+
+typedef struct qlc_load_options {
+  int verify_weights; /* nonzero: check the weights' checksum at load (default on) */
+} qlc_load_options;
+
+typedef struct qlc_session_options {
+  int32_t n_threads; /* 0: all hardware threads */
+  int32_t n_slots;   /* sequences held at once (batch); 0: 1 */
+  int32_t max_seq;   /* positions per sequence; 0: the artifact's max_seq_len */
+} qlc_session_options;
+
+const char *qlc_last_error(void);
+const char *qlc_status_string(qlc_status s);
+
+qlc_status qlc_model_load(const char *path, const qlc_load_options *opts, qlc_model **out);
+void qlc_model_free(qlc_model *m);
+/* The artifact's manifest as JSON text; valid until qlc_model_free. */
+const char *qlc_model_manifest(const qlc_model *m);
+int32_t qlc_model_vocab_size(const qlc_model *m);
+/* Bytes of weights mapped from the file. */
+int64_t qlc_model_weight_bytes(const qlc_model *m);
+
+qlc_status qlc_session_create(qlc_model *m, const qlc_session_options *opts,
+                              qlc_session **out);
+void qlc_session_free(qlc_session *s);
+/* Forgets the sequence in `slot`, so its next token is at position 0. */
+qlc_status qlc_session_reset(qlc_session *s, int32_t slot);
+/* Number of tokens held for the sequence in `slot`. */
+int64_t qlc_session_position(const qlc_session *s, int32_t slot);
+/* Bytes the session allocated: KV cache plus activation scratch. */
+int64_t qlc_session_bytes(const qlc_session *s);
+
+/* Appends n tokens to the sequence in `slot`. logits receives vocab floats for the last
+ * token, or n*vocab floats (one row per token) when all_logits is nonzero; may be null. */
+qlc_status qlc_prefill(qlc_session *s, int32_t slot, const int32_t *tokens, int64_t n,
+                       int all_logits, float *logits);
+/* Appends one token to each of n sequences in one batched step; logits receives n rows
+ * of vocab floats (may be null). Slots must be distinct. */
+qlc_status qlc_decode(qlc_session *s, int64_t n, const int32_t *slots,
+                      const int32_t *tokens, float *logits);
+
+/* Index of the largest logit (ties: the lowest index). */
+int32_t qlc_argmax(const float *logits, int32_t vocab);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QLC_RUNTIME_H */

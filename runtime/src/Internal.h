@@ -1,0 +1,44 @@
+//===- Internal.h - runtime internals shared between its files -*- C++ -*-===//
+#ifndef QLC_RUNTIME_INTERNAL_H
+#define QLC_RUNTIME_INTERNAL_H
+
+#include "qlc/abi.h"
+#include "qlc/runtime.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace qlc::rt {
+
+/// Records `msg` as this thread's last error and returns `s`.
+qlc_status fail(qlc_status s, const std::string &msg);
+
+/// A heap buffer aligned to 64 bytes.
+struct AlignedBuffer {
+  uint8_t *data = nullptr;
+  size_t size = 0;
+  ~AlignedBuffer();
+  bool allocate(size_t bytes);
+};
+
+} // namespace qlc::rt
+
+struct qlc_model {
+  std::string path;
+  std::string manifestText;
+  int fd = -1;
+  void *map = nullptr; // the whole file, read-only
+  size_t mapSize = 0;
+  void *dl = nullptr;
+  qlc_artifact_forward_fn forward = nullptr;
+  std::vector<const void *> weights;
+  int64_t weightBytes = 0;
+  // From the manifest.
+  int32_t vocab = 0, numLayers = 0, kvDim = 0;
+  int64_t maxSeqLen = 0, maxTokens = 0, scratchBytes = 0;
+  ~qlc_model();
+};
+
+#endif // QLC_RUNTIME_INTERNAL_H

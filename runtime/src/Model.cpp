@@ -1,0 +1,194 @@
+//===- Model.cpp - loading and checking a qlc artifact ---------------------===//
+#include "Internal.h"
+#include "qlc/artifact_format.h"
+
+#include <nlohmann/json.hpp>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <cerrno>
+#include <cstring>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using nlohmann::json;
+using qlc::rt::fail;
+
+qlc_model::~qlc_model() {
+  if (dl != nullptr)
+    dlclose(dl);
+  if (map != nullptr)
+    munmap(map, mapSize);
+  if (fd >= 0)
+    close(fd);
+}
+
+namespace {
+
+std::string hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+bool cpuHas(const std::string &f) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (f == "sse4.2") return __builtin_cpu_supports("sse4.2");
+  if (f == "avx") return __builtin_cpu_supports("avx");
+  if (f == "avx2") return __builtin_cpu_supports("avx2");
+  if (f == "fma") return __builtin_cpu_supports("fma");
+  if (f == "f16c") return __builtin_cpu_supports("f16c");
+  if (f == "bmi2") return __builtin_cpu_supports("bmi2");
+  if (f == "avx512f") return __builtin_cpu_supports("avx512f");
+  if (f == "avx512bw") return __builtin_cpu_supports("avx512bw");
+  if (f == "avx512vl") return __builtin_cpu_supports("avx512vl");
+  if (f == "avx512dq") return __builtin_cpu_supports("avx512dq");
+  if (f == "avx512cd") return __builtin_cpu_supports("avx512cd");
+  if (f == "avx512vnni") return __builtin_cpu_supports("avx512vnni");
+#endif
+  return false;
+}
+
+/// Checks that the artifact's target can run here.
+qlc_status checkTarget(const json &target, const std::string &path) {
+  std::string kind = target.value("kind", "");
+  std::string name = target.value("name", "?");
+  if (kind != "x86")
+    return fail(QLC_ERR_TARGET, path + ": artifact targets " + name + " (" + kind +
+                                    "), which this runtime cannot run: it runs x86 "
+                                    "artifacts only");
+#if !defined(__x86_64__)
+  return fail(QLC_ERR_TARGET, path + ": artifact targets x86-64 but this machine is not");
+#endif
+  for (const auto &f : target.value("features", json::array())) {
+    std::string feat = f.get<std::string>();
+    if (!cpuHas(feat))
+      return fail(QLC_ERR_TARGET, path + ": artifact targets " + name + ", which needs the CPU "
+                                                                        "feature '" +
+                                      feat + "' that this machine lacks; recompile with "
+                                             "--target native");
+  }
+  return QLC_OK;
+}
+
+qlc_status parseManifest(qlc_model &m, const qlc_artifact_footer &f, bool verifyWeights) {
+  const uint8_t *base = static_cast<const uint8_t *>(m.map);
+  json man;
+  try {
+    man = json::parse(m.manifestText);
+  } catch (const std::exception &e) {
+    return fail(QLC_ERR_FORMAT, m.path + ": manifest is not valid JSON: " + e.what());
+  }
+  try {
+    if (man.at("format").get<std::string>() != "qlc-artifact")
+      return fail(QLC_ERR_FORMAT, m.path + ": manifest format is not qlc-artifact");
+    if (man.at("abi_version").get<uint32_t>() != QLC_ABI_VERSION)
+      return fail(QLC_ERR_FORMAT,
+                  m.path + ": artifact ABI version " +
+                      std::to_string(man.at("abi_version").get<uint32_t>()) +
+                      " differs from this runtime's " + std::to_string(QLC_ABI_VERSION) +
+                      "; recompile it with this qlc");
+    if (qlc_status s = checkTarget(man.at("target"), m.path))
+      return s;
+    const json &sums = man.at("checksums");
+    std::string code = hex64(XXH3_64bits(base, f.code_size));
+    if (code != sums.at("code").get<std::string>())
+      return fail(QLC_ERR_FORMAT, m.path + ": code checksum mismatch (file corrupted)");
+    if (verifyWeights) {
+      std::string w = hex64(XXH3_64bits(base + f.weights_offset, f.weights_size));
+      if (w != sums.at("weights").get<std::string>())
+        return fail(QLC_ERR_FORMAT, m.path + ": weights checksum mismatch (file corrupted)");
+    }
+    const json &model = man.at("model");
+    m.vocab = model.at("vocab_size").get<int32_t>();
+    m.numLayers = model.at("num_layers").get<int32_t>();
+    m.kvDim = model.at("num_kv_heads").get<int32_t>() * model.at("head_dim").get<int32_t>();
+    m.maxSeqLen = model.at("max_seq_len").get<int64_t>();
+    const json &exec = man.at("exec");
+    m.maxTokens = exec.at("max_tokens").get<int64_t>();
+    m.scratchBytes = exec.at("scratch_bytes").get<int64_t>();
+    for (const json &w : man.at("weights")) {
+      uint64_t off = w.at("offset").get<uint64_t>(), bytes = w.at("bytes").get<uint64_t>();
+      if (off > f.weights_size || bytes > f.weights_size - off)
+        return fail(QLC_ERR_FORMAT, m.path + ": weight '" + w.at("name").get<std::string>() +
+                                        "' lies outside the weights section");
+      m.weights.push_back(base + f.weights_offset + off);
+      m.weightBytes += static_cast<int64_t>(bytes);
+    }
+    if (m.vocab <= 0 || m.numLayers <= 0 || m.kvDim <= 0 || m.maxSeqLen <= 0 ||
+        m.maxTokens <= 0 || m.scratchBytes < 0)
+      return fail(QLC_ERR_FORMAT, m.path + ": manifest has non-positive sizes");
+  } catch (const std::exception &e) {
+    return fail(QLC_ERR_FORMAT, m.path + ": manifest is missing or has a bad field: " + e.what());
+  }
+  return QLC_OK;
+}
+
+} // namespace
+
+extern "C" qlc_status qlc_model_load(const char *path, const qlc_load_options *opts,
+                                     qlc_model **out) {
+  if (path == nullptr || out == nullptr)
+    return fail(QLC_ERR_INVALID_ARGUMENT, "qlc_model_load: path and out must not be null");
+  *out = nullptr;
+  auto m = std::make_unique<qlc_model>();
+  m->path = path;
+  m->fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (m->fd < 0)
+    return fail(QLC_ERR_IO, std::string(path) + ": cannot open: " + std::strerror(errno));
+  struct stat st;
+  if (fstat(m->fd, &st) != 0 || !S_ISREG(st.st_mode))
+    return fail(QLC_ERR_IO, std::string(path) + ": not a regular file");
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size < sizeof(qlc_artifact_footer))
+    return fail(QLC_ERR_FORMAT, std::string(path) + ": too small to be a qlc artifact (" +
+                                    std::to_string(size) + " bytes)");
+  m->map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, m->fd, 0);
+  if (m->map == MAP_FAILED) {
+    m->map = nullptr;
+    return fail(QLC_ERR_IO, std::string(path) + ": cannot map: " + std::strerror(errno));
+  }
+  m->mapSize = size;
+  qlc_artifact_footer f;
+  std::memcpy(&f, static_cast<const uint8_t *>(m->map) + size - sizeof f, sizeof f);
+  if (std::memcmp(f.magic, QLC_ARTIFACT_MAGIC, 8) != 0)
+    return fail(QLC_ERR_FORMAT, std::string(path) +
+                                    ": not a qlc artifact, or truncated (no footer at its end)");
+  if (XXH3_64bits(&f, offsetof(qlc_artifact_footer, footer_hash)) != f.footer_hash)
+    return fail(QLC_ERR_FORMAT, std::string(path) + ": artifact footer is corrupted");
+  if (f.format_version != QLC_ARTIFACT_FORMAT_VERSION)
+    return fail(QLC_ERR_FORMAT, std::string(path) + ": artifact format version " +
+                                    std::to_string(f.format_version) + " is not supported (" +
+                                    std::to_string(QLC_ARTIFACT_FORMAT_VERSION) + " is)");
+  const uint64_t body = size - sizeof f;
+  if (f.code_size > body || f.manifest_offset > body || f.manifest_size > body - f.manifest_offset ||
+      f.weights_offset > body || f.weights_size > body - f.weights_offset ||
+      f.weights_offset % QLC_ARTIFACT_PAGE != 0)
+    return fail(QLC_ERR_FORMAT, std::string(path) + ": artifact sections lie outside the file");
+  m->manifestText.assign(static_cast<const char *>(m->map) + f.manifest_offset, f.manifest_size);
+  bool verify = opts == nullptr || opts->verify_weights != 0;
+  if (qlc_status s = parseManifest(*m, f, verify))
+    return s;
+  m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (m->dl == nullptr)
+    return fail(QLC_ERR_FORMAT, std::string(path) + ": cannot load its code: " + dlerror());
+  auto abi = reinterpret_cast<qlc_artifact_abi_version_fn>(dlsym(m->dl, QLC_ARTIFACT_ABI_SYMBOL));
+  m->forward = reinterpret_cast<qlc_artifact_forward_fn>(dlsym(m->dl, QLC_ARTIFACT_FORWARD_SYMBOL));
+  if (abi == nullptr || m->forward == nullptr || abi() != QLC_ABI_VERSION)
+    return fail(QLC_ERR_FORMAT, std::string(path) + ": its code lacks the qlc entry points or "
+                                                    "has another ABI version");
+  *out = m.release();
+  return QLC_OK;
+}
+
+extern "C" void qlc_model_free(qlc_model *m) { delete m; }
+extern "C" const char *qlc_model_manifest(const qlc_model *m) {
+  return m ? m->manifestText.c_str() : "";
+}
+extern "C" int32_t qlc_model_vocab_size(const qlc_model *m) { return m ? m->vocab : 0; }
+extern "C" int64_t qlc_model_weight_bytes(const qlc_model *m) { return m ? m->weightBytes : 0; }

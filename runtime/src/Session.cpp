@@ -1,0 +1,192 @@
+//===- Session.cpp - KV cache, batching of steps and the forward calls -----===//
+#include "Internal.h"
+#include "ThreadPool.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <thread>
+
+using qlc::rt::fail;
+
+struct qlc_session {
+  qlc_model *model = nullptr;
+  std::unique_ptr<qlc::rt::ThreadPool> pool;
+  qlc::rt::AlignedBuffer scratch, kv;
+  qlc_exec_ctx ctx{};
+  std::vector<int64_t> pos; // tokens held per slot
+  int64_t maxSeq = 0;
+  // Per-step staging, reused across calls.
+  std::vector<int32_t> positions, slots, rows;
+};
+
+namespace {
+
+qlc_status checkTokens(const qlc_session *s, const int32_t *tokens, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= s->model->vocab)
+      return fail(QLC_ERR_INVALID_ARGUMENT, "token id " + std::to_string(tokens[i]) +
+                                                " at index " + std::to_string(i) +
+                                                " is outside the vocabulary [0, " +
+                                                std::to_string(s->model->vocab) + ")");
+  return QLC_OK;
+}
+
+qlc_status runStep(qlc_session *s, int64_t n, const int32_t *tokens, int64_t nLogits,
+                   float *logits) {
+  qlc_step st{};
+  st.n_tokens = n;
+  st.tokens = tokens;
+  st.positions = s->positions.data();
+  st.slots = s->slots.data();
+  st.n_logits = nLogits;
+  st.logit_rows = s->rows.data();
+  st.logits = logits;
+  int rc = s->model->forward(&s->ctx, &st);
+  if (rc != 0)
+    return fail(QLC_ERR_INTERNAL, "the artifact's forward failed with code " + std::to_string(rc));
+  return QLC_OK;
+}
+
+} // namespace
+
+extern "C" qlc_status qlc_session_create(qlc_model *m, const qlc_session_options *opts,
+                                         qlc_session **out) {
+  if (m == nullptr || out == nullptr)
+    return fail(QLC_ERR_INVALID_ARGUMENT, "qlc_session_create: model and out must not be null");
+  *out = nullptr;
+  qlc_session_options o{};
+  if (opts != nullptr)
+    o = *opts;
+  if (o.n_threads < 0 || o.n_slots < 0 || o.max_seq < 0)
+    return fail(QLC_ERR_INVALID_ARGUMENT, "session options must not be negative");
+  int threads = o.n_threads ? o.n_threads : static_cast<int>(std::thread::hardware_concurrency());
+  int slots = o.n_slots ? o.n_slots : 1;
+  int64_t maxSeq = o.max_seq ? o.max_seq : m->maxSeqLen;
+  auto s = std::make_unique<qlc_session>();
+  s->model = m;
+  s->maxSeq = maxSeq;
+  s->pos.assign(slots, 0);
+  const size_t kvFloats = static_cast<size_t>(slots) * m->numLayers * 2 * maxSeq * m->kvDim;
+  if (!s->kv.allocate(kvFloats * sizeof(float)) ||
+      !s->scratch.allocate(static_cast<size_t>(m->scratchBytes)))
+    return fail(QLC_ERR_OUT_OF_MEMORY,
+                "cannot allocate the KV cache (" + std::to_string(kvFloats * 4) +
+                    " bytes) and scratch; lower max_seq or n_slots");
+  try {
+    s->pool = std::make_unique<qlc::rt::ThreadPool>(std::max(threads, 1));
+  } catch (const std::exception &e) {
+    return fail(QLC_ERR_INTERNAL, std::string("cannot start worker threads: ") + e.what());
+  }
+  s->ctx.weights = m->weights.data();
+  s->ctx.scratch = s->scratch.data;
+  s->ctx.kv = reinterpret_cast<float *>(s->kv.data);
+  s->ctx.max_seq = maxSeq;
+  s->ctx.n_slots = slots;
+  s->ctx.pool = s->pool.get();
+  s->ctx.parallel_for = &qlc::rt::ThreadPool::parallelForC;
+  *out = s.release();
+  return QLC_OK;
+}
+
+extern "C" void qlc_session_free(qlc_session *s) { delete s; }
+
+extern "C" qlc_status qlc_session_reset(qlc_session *s, int32_t slot) {
+  if (s == nullptr || slot < 0 || slot >= static_cast<int32_t>(s->pos.size()))
+    return fail(QLC_ERR_INVALID_ARGUMENT, "qlc_session_reset: no such slot");
+  s->pos[slot] = 0;
+  return QLC_OK;
+}
+
+extern "C" int64_t qlc_session_position(const qlc_session *s, int32_t slot) {
+  if (s == nullptr || slot < 0 || slot >= static_cast<int32_t>(s->pos.size()))
+    return -1;
+  return s->pos[slot];
+}
+
+extern "C" int64_t qlc_session_bytes(const qlc_session *s) {
+  return s ? static_cast<int64_t>(s->kv.size + s->scratch.size) : 0;
+}
+
+extern "C" qlc_status qlc_prefill(qlc_session *s, int32_t slot, const int32_t *tokens,
+                                  int64_t n, int all_logits, float *logits) {
+  if (s == nullptr || tokens == nullptr || n <= 0)
+    return fail(QLC_ERR_INVALID_ARGUMENT, "qlc_prefill: session and tokens must be given, n > 0");
+  if (slot < 0 || slot >= static_cast<int32_t>(s->pos.size()))
+    return fail(QLC_ERR_INVALID_ARGUMENT, "qlc_prefill: slot " + std::to_string(slot) +
+                                              " does not exist");
+  if (s->pos[slot] + n > s->maxSeq)
+    return fail(QLC_ERR_CAPACITY, "sequence would hold " + std::to_string(s->pos[slot] + n) +
+                                      " tokens, more than max_seq " + std::to_string(s->maxSeq));
+  if (qlc_status st = checkTokens(s, tokens, n))
+    return st;
+  const int64_t vocab = s->model->vocab, chunkMax = s->model->maxTokens;
+  for (int64_t done = 0; done < n;) {
+    const int64_t c = std::min(chunkMax, n - done);
+    s->positions.resize(c);
+    s->slots.assign(c, slot);
+    for (int64_t i = 0; i < c; ++i)
+      s->positions[i] = static_cast<int32_t>(s->pos[slot] + i);
+    const bool last = done + c == n;
+    float *out = nullptr;
+    int64_t nLogits = 0;
+    if (logits != nullptr && all_logits) {
+      nLogits = c;
+      s->rows.resize(c);
+      for (int64_t i = 0; i < c; ++i)
+        s->rows[i] = static_cast<int32_t>(i);
+      out = logits + done * vocab;
+    } else if (logits != nullptr && last) {
+      nLogits = 1;
+      s->rows.assign(1, static_cast<int32_t>(c - 1));
+      out = logits;
+    }
+    if (qlc_status st = runStep(s, c, tokens + done, nLogits, out))
+      return st;
+    s->pos[slot] += c;
+    done += c;
+  }
+  return QLC_OK;
+}
+
+extern "C" qlc_status qlc_decode(qlc_session *s, int64_t n, const int32_t *slots,
+                                 const int32_t *tokens, float *logits) {
+  if (s == nullptr || slots == nullptr || tokens == nullptr || n <= 0)
+    return fail(QLC_ERR_INVALID_ARGUMENT, "qlc_decode: session, slots and tokens must be given");
+  if (n > s->model->maxTokens)
+    return fail(QLC_ERR_CAPACITY, "qlc_decode: batch of " + std::to_string(n) +
+                                      " exceeds the artifact's max tokens per step " +
+                                      std::to_string(s->model->maxTokens));
+  if (qlc_status st = checkTokens(s, tokens, n))
+    return st;
+  std::vector<bool> seen(s->pos.size(), false);
+  s->positions.resize(n);
+  s->slots.assign(slots, slots + n);
+  for (int64_t i = 0; i < n; ++i) {
+    int32_t sl = slots[i];
+    if (sl < 0 || sl >= static_cast<int32_t>(s->pos.size()) || seen[sl])
+      return fail(QLC_ERR_INVALID_ARGUMENT, "qlc_decode: slot " + std::to_string(sl) +
+                                                " is out of range or repeated");
+    seen[sl] = true;
+    if (s->pos[sl] + 1 > s->maxSeq)
+      return fail(QLC_ERR_CAPACITY, "sequence in slot " + std::to_string(sl) +
+                                        " is full (max_seq " + std::to_string(s->maxSeq) + ")");
+    s->positions[i] = static_cast<int32_t>(s->pos[sl]);
+  }
+  s->rows.resize(n);
+  for (int64_t i = 0; i < n; ++i)
+    s->rows[i] = static_cast<int32_t>(i);
+  if (qlc_status st = runStep(s, n, tokens, logits ? n : 0, logits))
+    return st;
+  for (int64_t i = 0; i < n; ++i)
+    ++s->pos[slots[i]];
+  return QLC_OK;
+}
+
+extern "C" int32_t qlc_argmax(const float *logits, int32_t vocab) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < vocab; ++i)
+    if (logits[i] > logits[best])
+      best = i;
+  return best;
+}

@@ -1,0 +1,148 @@
+//===- qlc.cpp - the qlc compiler driver: compile, import, inspect ---------===//
+#include "compiler/Artifact.h"
+#include "compiler/Compile.h"
+#include "passes/Passes.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <iostream>
+
+using nlohmann::json;
+
+namespace {
+
+/// Prints an error the way every qlc tool does and returns its exit code.
+int report(llvm::Error e) {
+  int code = 1;
+  llvm::handleAllErrors(
+      std::move(e),
+      [&](const qlc::CompileError &ce) {
+        code = ce.badInput ? 2 : 1;
+        std::cerr << "qlc: error: " << ce.msg << "\n";
+      },
+      [&](const llvm::ErrorInfoBase &other) {
+        code = 2;
+        std::cerr << "qlc: error: " << other.message() << "\n";
+      });
+  return code;
+}
+
+std::string humanBytes(double b) {
+  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  return fmt::format("{:.1f} {}", b, units[u]);
+}
+
+int inspect(const std::string &path, bool asJson) {
+  auto manOr = qlc::readArtifactManifest(path);
+  if (!manOr) {
+    std::cerr << "qlc: error: " << llvm::toString(manOr.takeError()) << "\n";
+    return 2;
+  }
+  const json &m = *manOr;
+  if (asJson) {
+    std::cout << m.dump(2) << "\n";
+    return 0;
+  }
+  try {
+    const json &model = m.at("model");
+    std::cout << fmt::format("artifact   {}\n", path);
+    std::cout << fmt::format("qlc        {} (format {}, abi {})\n", m.at("qlc_version").get<std::string>(),
+                             m.at("format_version").get<int>(), m.at("abi_version").get<int>());
+    std::cout << fmt::format("target     {} ({})\n", m.at("target").at("name").get<std::string>(),
+                             m.at("target").at("kernel_isa").get<std::string>());
+    std::cout << fmt::format("model      {}: {} layers, hidden {}, heads {}/{} kv, head_dim {}, vocab {}\n",
+                             model.at("architecture").get<std::string>(), model.at("num_layers").get<int64_t>(),
+                             model.at("hidden_size").get<int64_t>(), model.at("num_heads").get<int64_t>(),
+                             model.at("num_kv_heads").get<int64_t>(), model.at("head_dim").get<int64_t>(),
+                             model.at("vocab_size").get<int64_t>());
+    std::cout << fmt::format("quant      {}\n", m.at("quant").at("scheme").get<std::string>());
+    std::cout << fmt::format("exec       max_seq_len {}, max_tokens/step {}, scratch {}\n",
+                             model.at("max_seq_len").get<int64_t>(), m.at("exec").at("max_tokens").get<int64_t>(),
+                             humanBytes(m.at("exec").at("scratch_bytes").get<double>()));
+    std::map<std::string, const json *> weights;
+    double total = 0;
+    for (const json &w : m.at("weights")) {
+      weights[w.at("name").get<std::string>()] = &w;
+      total += w.at("bytes").get<double>();
+    }
+    std::cout << fmt::format("weights    {} tensors, {}\n", weights.size(), humanBytes(total));
+    std::cout << "kernels\n";
+    for (const json &k : m.at("kernels")) {
+      std::string wname = k.at("weight").get<std::string>();
+      std::string size;
+      if (auto it = weights.find(wname); it != weights.end())
+        size = fmt::format("{} {}", it->second->at("dtype").get<std::string>(),
+                           humanBytes(it->second->at("bytes").get<double>()));
+      std::cout << fmt::format("  {:<14} {:<48} {:<10} {}\n", k.at("op").get<std::string>(),
+                               k.at("kernel").get<std::string>(), size, wname);
+    }
+  } catch (const std::exception &e) {
+    std::cerr << "qlc: error: " << path << ": manifest lacks a field: " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"qlc: ahead-of-time compiler for decoder-only language models"};
+  app.require_subcommand(1);
+  qlc::CompileOptions co;
+  auto *compile = app.add_subcommand("compile", "Compile a model folder into an artifact");
+  compile->add_option("source", co.source, "Hugging Face model folder (config.json + safetensors)")
+      ->required();
+  compile->add_option("-o,--output", co.output, "Artifact to write")->required();
+  compile->add_option("--target", co.target,
+                      "x86-64, x86-64-v3, x86-64-v4, native (sm_80/86/89/90: not yet)")
+      ->capture_default_str();
+  compile->add_option("--quant", co.quant, "none (source dtype), f32, f16, bf16")
+      ->capture_default_str();
+  compile->add_option("--max-seq-len", co.maxSeqLen,
+                      "Default positions per sequence (0: min(max_position_embeddings, 4096))");
+  compile->add_option("--max-tokens", co.maxTokens, "Tokens per forward step (prefill chunk)")
+      ->capture_default_str();
+  compile->add_option("--cxx", co.cxx, "Host C++ compiler for the generated code");
+  compile->add_flag("--print-ir-after-all", co.printIrAfterAll, "Print the IR after every pass");
+  compile->add_flag("--timing", co.timing, "Report the time of each stage and pass");
+  compile->add_flag("-v,--verbose", co.verbose, "Report each stage");
+  compile->add_flag("--keep-temps", co.keepTemps, "Keep the generated source and build files");
+
+  std::string importSrc, importQuant = "none";
+  bool configOnly = false;
+  auto *imp = app.add_subcommand("import", "Print the qlc IR of a model folder or config.json");
+  imp->add_option("source", importSrc, "Model folder, or config.json with --config-only")->required();
+  imp->add_flag("--config-only", configOnly, "Build the IR from config.json alone (no weights)");
+  imp->add_option("--quant", importQuant, "Run the compile pipeline of this scheme first")
+      ->capture_default_str();
+
+  std::string inspectPath;
+  bool inspectJson = false;
+  auto *ins = app.add_subcommand("inspect", "Show an artifact's manifest, kernels and sizes");
+  ins->add_option("artifact", inspectPath, "Artifact file")->required();
+  ins->add_flag("--json", inspectJson, "Print the manifest as JSON");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (*compile) {
+    if (llvm::Error e = qlc::compileModel(co))
+      return report(std::move(e));
+    return 0;
+  }
+  if (*imp) {
+    if (llvm::Error e = qlc::importAndPrint(importSrc, configOnly, importQuant))
+      return report(std::move(e));
+    return 0;
+  }
+  return inspect(inspectPath, inspectJson);
+}
