@@ -1,0 +1,217 @@
+// RUN: qlc-opt %s -split-input-file -verify-diagnostics
+
+// Tests that a weight needs a name.
+func.func @weight_name() {
+  // expected-error @+1 {{weight name must not be empty}}
+  %w = qlc.weight "" : tensor<4x4xf32>
+  return
+}
+
+// -----
+
+// Tests that weights must have static shapes.
+func.func @weight_dynamic() {
+  // expected-error @+1 {{weight shape must be static}}
+  %w = qlc.weight "w" : tensor<?x4xf32>
+  return
+}
+
+// -----
+
+// Tests that integer weights are rejected by the type constraint.
+func.func @weight_int() {
+  // expected-error @+1 {{must be ranked tensor of 32-bit float or 16-bit float or bfloat16 type values}}
+  %w = qlc.weight "w" : tensor<4x4xi8>
+  return
+}
+
+// -----
+
+// Tests that linear checks in_features against the input width.
+func.func @linear_k(%x: tensor<?x64xf32>) {
+  %w = qlc.weight "w" : tensor<32x48xf32>
+  // expected-error @+1 {{weight in_features 48 differs from input width 64}}
+  %y = qlc.linear %x, %w : (tensor<?x64xf32>, tensor<32x48xf32>) -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// Tests that linear checks its result width against out_features.
+func.func @linear_n(%x: tensor<?x64xf32>) {
+  %w = qlc.weight "w" : tensor<32x64xf32>
+  // expected-error @+1 {{result width 16 differs from weight out_features 32}}
+  %y = qlc.linear %x, %w : (tensor<?x64xf32>, tensor<32x64xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that a bias must match out_features.
+func.func @linear_bias(%x: tensor<?x64xf32>) {
+  %w = qlc.weight "w" : tensor<32x64xf32>
+  %b = qlc.weight "b" : tensor<64xf32>
+  // expected-error @+1 {{bias must be 1-D of out_features 32}}
+  %y = qlc.linear %x, %w, %b : (tensor<?x64xf32>, tensor<32x64xf32>, tensor<64xf32>) -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// Tests that mismatched static token counts are caught.
+func.func @linear_tokens(%x: tensor<3x64xf32>) {
+  %w = qlc.weight "w" : tensor<32x64xf32>
+  // expected-error @+1 {{token dimensions differ: 3 vs 4}}
+  %y = qlc.linear %x, %w : (tensor<3x64xf32>, tensor<32x64xf32>) -> tensor<4x32xf32>
+  return
+}
+
+// -----
+
+// Tests that activations need a static feature dimension.
+func.func @dynamic_width(%x: tensor<?x?xf32>) {
+  %w = qlc.weight "w" : tensor<8xf32>
+  // expected-error @+1 {{input must have a static feature dimension}}
+  %y = qlc.rms_norm %x, %w {epsilon = 1.0e-05 : f64} : (tensor<?x?xf32>, tensor<8xf32>) -> tensor<?x?xf32>
+  return
+}
+
+// -----
+
+// Tests that rms_norm's weight matches the width.
+func.func @rms_norm_weight(%x: tensor<?x64xf32>) {
+  %w = qlc.weight "w" : tensor<32xf32>
+  // expected-error @+1 {{weight must be 1-D of the input width 64}}
+  %y = qlc.rms_norm %x, %w {epsilon = 1.0e-05 : f64} : (tensor<?x64xf32>, tensor<32xf32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that epsilon must be positive.
+func.func @rms_norm_eps(%x: tensor<?x64xf32>) {
+  %w = qlc.weight "w" : tensor<64xf32>
+  // expected-error @+1 {{epsilon must be positive}}
+  %y = qlc.rms_norm %x, %w {epsilon = 0.0 : f64} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that rope's head_dim must be even.
+func.func @rope_odd(%x: tensor<?x63xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{head_dim must be positive and even, got 7}}
+  %y = qlc.rope %x, %p {head_dim = 7 : i64, theta = 1.0e+04 : f64, scaling = "none"} : (tensor<?x63xf32>, tensor<?xi32>) -> tensor<?x63xf32>
+  return
+}
+
+// -----
+
+// Tests that rope's input width is a multiple of head_dim.
+func.func @rope_width(%x: tensor<?x60xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{input width 60 is not a multiple of head_dim 8}}
+  %y = qlc.rope %x, %p {head_dim = 8 : i64, theta = 1.0e+04 : f64, scaling = "none"} : (tensor<?x60xf32>, tensor<?xi32>) -> tensor<?x60xf32>
+  return
+}
+
+// -----
+
+// Tests that an unknown rope scaling is rejected.
+func.func @rope_scaling(%x: tensor<?x64xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{unknown rope scaling 'yarn'}}
+  %y = qlc.rope %x, %p {head_dim = 8 : i64, theta = 1.0e+04 : f64, scaling = "yarn"} : (tensor<?x64xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that llama3 scaling needs ordered frequency factors.
+func.func @rope_llama3(%x: tensor<?x64xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{llama3 scaling needs high_freq_factor > low_freq_factor}}
+  %y = qlc.rope %x, %p {head_dim = 8 : i64, theta = 1.0e+04 : f64, scaling = "llama3", low_freq_factor = 4.0 : f64, high_freq_factor = 1.0 : f64} : (tensor<?x64xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that query heads must be a multiple of key/value heads.
+func.func @attention_gqa(%q: tensor<?x48xf32>, %k: tensor<?x32xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{num_heads 6 is not a multiple of num_kv_heads 4}}
+  %a = qlc.attention %q, %k, %k, %p {layer = 0 : i64, num_heads = 6 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64, scale = 0.35 : f64} : (tensor<?x48xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32>) -> tensor<?x48xf32>
+  return
+}
+
+// -----
+
+// Tests that q's width must be num_heads * head_dim.
+func.func @attention_q(%q: tensor<?x48xf32>, %k: tensor<?x32xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{q width 48 differs from num_heads*head_dim 64}}
+  %a = qlc.attention %q, %k, %k, %p {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64, scale = 0.35 : f64} : (tensor<?x48xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that k and v widths must be num_kv_heads * head_dim.
+func.func @attention_kv(%q: tensor<?x64xf32>, %k: tensor<?x16xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{k and v width must be num_kv_heads*head_dim 32}}
+  %a = qlc.attention %q, %k, %k, %p {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64, scale = 0.35 : f64} : (tensor<?x64xf32>, tensor<?x16xf32>, tensor<?x16xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that a sliding window must be positive.
+func.func @attention_window(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{sliding_window must be positive}}
+  %a = qlc.attention %q, %k, %k, %p {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64, scale = 0.35 : f64, sliding_window = 0 : i64} : (tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that silu_mul's operands must agree.
+func.func @silu_mul(%g: tensor<?x64xf32>, %u: tensor<?x32xf32>) {
+  // expected-error @+1 {{gate, up and result must have the same type}}
+  %a = qlc.silu_mul %g, %u : (tensor<?x64xf32>, tensor<?x32xf32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that add's operands must agree.
+func.func @add(%a: tensor<?x64xf32>, %b: tensor<?x32xf32>) {
+  // expected-error @+1 {{operands and result must have the same type}}
+  %s = qlc.add %a, %b : (tensor<?x64xf32>, tensor<?x32xf32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that the logits weight must be [vocab, hidden].
+func.func @logits_weight(%x: tensor<?x64xf32>) {
+  %w = qlc.weight "lm_head.weight" : tensor<512x32xf32>
+  // expected-error @+1 {{weight must be [vocab, 64]}}
+  %l = qlc.logits %x, %w : (tensor<?x64xf32>, tensor<512x32xf32>) -> tensor<?x512xf32>
+  return
+}
+
+// -----
+
+// Tests that the logits width equals the vocabulary size.
+func.func @logits_vocab(%x: tensor<?x64xf32>) {
+  %w = qlc.weight "lm_head.weight" : tensor<512x64xf32>
+  // expected-error @+1 {{result width must equal the vocabulary size 512}}
+  %l = qlc.logits %x, %w : (tensor<?x64xf32>, tensor<512x64xf32>) -> tensor<?x500xf32>
+  return
+}
+
+// -----
+
+// Tests that the embedding result width must equal the table width.
+func.func @embedding(%ids: tensor<?xi32>) {
+  %t = qlc.weight "emb" : tensor<512x64xf32>
+  // expected-error @+1 {{result width 32 differs from table width 64}}
+  %h = qlc.embedding %ids, %t : (tensor<?xi32>, tensor<512x64xf32>) -> tensor<?x32xf32>
+  return
+}

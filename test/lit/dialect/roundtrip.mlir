@@ -1,0 +1,44 @@
+// RUN: qlc-opt %s -split-input-file | qlc-opt -split-input-file | FileCheck %s
+
+// Tests that every qlc op survives a print/parse round trip with its attributes.
+// CHECK-LABEL: func.func @block
+func.func @block(%ids: tensor<?xi32>, %pos: tensor<?xi32>) -> tensor<?x512xf32> {
+  // CHECK: %[[EMB:.*]] = qlc.weight "model.embed_tokens.weight" : tensor<512x64xbf16>
+  %emb = qlc.weight "model.embed_tokens.weight" : tensor<512x64xbf16>
+  // CHECK: %[[H:.*]] = qlc.embedding %{{.*}}, %[[EMB]] : (tensor<?xi32>, tensor<512x64xbf16>) -> tensor<?x64xf32>
+  %h = qlc.embedding %ids, %emb : (tensor<?xi32>, tensor<512x64xbf16>) -> tensor<?x64xf32>
+  %nw = qlc.weight "n" : tensor<64xf32>
+  // CHECK: %[[N:.*]] = qlc.rms_norm %[[H]], %{{.*}} {epsilon = 1.000000e-05 : f64}
+  %n = qlc.rms_norm %h, %nw {epsilon = 1.0e-05 : f64} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+  %wq = qlc.weight "q" : tensor<64x64xf16>
+  %bq = qlc.weight "qb" : tensor<64xf16>
+  // CHECK: %[[Q:.*]] = qlc.linear %[[N]], %{{.*}}, %{{.*}} : (tensor<?x64xf32>, tensor<64x64xf16>, tensor<64xf16>) -> tensor<?x64xf32>
+  %q = qlc.linear %n, %wq, %bq : (tensor<?x64xf32>, tensor<64x64xf16>, tensor<64xf16>) -> tensor<?x64xf32>
+  %wk = qlc.weight "k" : tensor<32x64xf32>
+  // CHECK: %[[K:.*]] = qlc.linear %[[N]], %{{.*}} : (tensor<?x64xf32>, tensor<32x64xf32>) -> tensor<?x32xf32>
+  %k = qlc.linear %n, %wk : (tensor<?x64xf32>, tensor<32x64xf32>) -> tensor<?x32xf32>
+  // CHECK: %[[QR:.*]] = qlc.rope %[[Q]], %{{.*}} {factor = 8.000000e+00 : f64, head_dim = 8 : i64, original_max_position = 64 : i64, scaling = "llama3", theta = 5.000000e+05 : f64}
+  %qr = qlc.rope %q, %pos {head_dim = 8 : i64, theta = 5.0e+05 : f64, scaling = "llama3", factor = 8.0 : f64, original_max_position = 64 : i64} : (tensor<?x64xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  // CHECK: %[[KR:.*]] = qlc.rope %[[K]], %{{.*}} {head_dim = 8 : i64, scaling = "none", theta = 1.000000e+04 : f64}
+  %kr = qlc.rope %k, %pos {head_dim = 8 : i64, theta = 1.0e+04 : f64, scaling = "none"} : (tensor<?x32xf32>, tensor<?xi32>) -> tensor<?x32xf32>
+  // CHECK: %[[A:.*]] = qlc.attention %[[QR]], %[[KR]], %[[K]], %{{.*}} {head_dim = 8 : i64, layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, scale = 0.35355339059327373 : f64, sliding_window = 128 : i64}
+  %a = qlc.attention %qr, %kr, %k, %pos {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64, scale = 0.35355339059327373 : f64, sliding_window = 128 : i64} : (tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  // CHECK: %[[S:.*]] = qlc.add %[[H]], %[[A]] : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+  %s = qlc.add %h, %a : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+  // CHECK: %[[M:.*]] = qlc.silu_mul %[[S]], %[[S]] : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+  %m = qlc.silu_mul %s, %s : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+  // CHECK: %[[L:.*]] = qlc.logits %[[M]], %[[EMB]] : (tensor<?x64xf32>, tensor<512x64xbf16>) -> tensor<?x512xf32>
+  %l = qlc.logits %m, %emb : (tensor<?x64xf32>, tensor<512x64xbf16>) -> tensor<?x512xf32>
+  // CHECK: return %[[L]]
+  return %l : tensor<?x512xf32>
+}
+
+// -----
+
+// Tests that a static token dimension is accepted as well as a dynamic one.
+// CHECK-LABEL: func.func @static_tokens
+func.func @static_tokens(%x: tensor<3x16xf32>) -> tensor<3x16xf32> {
+  // CHECK: qlc.add %{{.*}}, %{{.*}} : (tensor<3x16xf32>, tensor<3x16xf32>) -> tensor<3x16xf32>
+  %s = qlc.add %x, %x : (tensor<3x16xf32>, tensor<3x16xf32>) -> tensor<3x16xf32>
+  return %s : tensor<3x16xf32>
+}

@@ -1,0 +1,181 @@
+//===- RuntimeTest.cpp - the runtime's C API and thread pool ---------------===//
+//
+// The tests that need an artifact read its path from QLC_TEST_ARTIFACT (the e2e suite
+// compiles one and runs this binary with it); without it they are skipped.
+//
+#include "ThreadPool.h"
+#include "qlc/runtime.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <numeric>
+#include <vector>
+
+TEST(ThreadPool, CoversEveryIndexOnce) {
+  for (int threads : {1, 2, 4}) {
+    qlc::rt::ThreadPool pool(threads);
+    for (int64_t n : {1, 2, 7, 100, 12345}) {
+      for (int64_t grain : {1, 3, 1000}) {
+        std::vector<std::atomic<int>> hits(n);
+        auto fn = [](void *arg, int64_t b, int64_t e) {
+          auto *h = static_cast<std::vector<std::atomic<int>> *>(arg);
+          for (int64_t i = b; i < e; ++i)
+            (*h)[i].fetch_add(1);
+        };
+        pool.parallelFor(n, grain, fn, &hits);
+        for (int64_t i = 0; i < n; ++i)
+          ASSERT_EQ(hits[i].load(), 1) << "threads " << threads << " n " << n << " i " << i;
+      }
+    }
+  }
+}
+
+TEST(ThreadPool, ManyShortJobs) {
+  qlc::rt::ThreadPool pool(3);
+  std::atomic<int64_t> sum{0};
+  auto fn = [](void *arg, int64_t b, int64_t e) {
+    int64_t s = 0;
+    for (int64_t i = b; i < e; ++i)
+      s += i;
+    static_cast<std::atomic<int64_t> *>(arg)->fetch_add(s);
+  };
+  for (int rep = 0; rep < 20000; ++rep)
+    pool.parallelFor(64, 1, fn, &sum);
+  EXPECT_EQ(sum.load(), 20000LL * (63 * 64 / 2));
+}
+
+TEST(RuntimeApi, RejectsBadArguments) {
+  qlc_model *m = nullptr;
+  EXPECT_EQ(qlc_model_load(nullptr, nullptr, &m), QLC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(qlc_model_load("/nonexistent/model.so", nullptr, &m), QLC_ERR_IO);
+  EXPECT_NE(std::string(qlc_last_error()).find("/nonexistent/model.so"), std::string::npos);
+  EXPECT_EQ(m, nullptr);
+  EXPECT_EQ(qlc_session_create(nullptr, nullptr, nullptr), QLC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(qlc_prefill(nullptr, 0, nullptr, 1, 0, nullptr), QLC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(qlc_decode(nullptr, 1, nullptr, nullptr, nullptr), QLC_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(qlc_status_string(QLC_ERR_TARGET), "artifact built for another target");
+  qlc_model_free(nullptr);
+  qlc_session_free(nullptr);
+}
+
+namespace {
+
+struct Loaded {
+  qlc_model *model = nullptr;
+  ~Loaded() { qlc_model_free(model); }
+};
+
+double relErr(const float *a, const float *b, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; ++i) {
+    num += (a[i] - b[i]) * static_cast<double>(a[i] - b[i]);
+    den += b[i] * static_cast<double>(b[i]);
+  }
+  return std::sqrt(num / den);
+}
+
+} // namespace
+
+class ArtifactTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    const char *path = std::getenv("QLC_TEST_ARTIFACT");
+    if (path == nullptr)
+      GTEST_SKIP() << "QLC_TEST_ARTIFACT is not set";
+    ASSERT_EQ(qlc_model_load(path, nullptr, &m.model), QLC_OK) << qlc_last_error();
+    vocab = qlc_model_vocab_size(m.model);
+  }
+  Loaded m;
+  int32_t vocab = 0;
+};
+
+// Three sequences of different lengths decoded together in one batch give the same
+// logits as each decoded alone.
+TEST_F(ArtifactTest, BatchedDecodeEqualsSingleSequences) {
+  const int lens[3] = {5, 1, 12}, steps = 6;
+  std::vector<std::vector<int32_t>> prompts(3);
+  for (int s = 0; s < 3; ++s)
+    for (int i = 0; i < lens[s] + steps; ++i)
+      prompts[s].push_back((i * 7 + s * 13 + 1) % vocab);
+  // Alone: one session per sequence.
+  std::vector<std::vector<float>> alone(3);
+  for (int s = 0; s < 3; ++s) {
+    qlc_session *ses = nullptr;
+    ASSERT_EQ(qlc_session_create(m.model, nullptr, &ses), QLC_OK) << qlc_last_error();
+    std::vector<float> logits(vocab);
+    ASSERT_EQ(qlc_prefill(ses, 0, prompts[s].data(), lens[s], 0, logits.data()), QLC_OK);
+    int32_t slot = 0;
+    for (int i = 0; i < steps; ++i) {
+      ASSERT_EQ(qlc_decode(ses, 1, &slot, &prompts[s][lens[s] + i], logits.data()), QLC_OK);
+      alone[s].insert(alone[s].end(), logits.begin(), logits.end());
+    }
+    qlc_session_free(ses);
+  }
+  // Together: three slots of one session, decoded in one batch per step (in a
+  // permuted slot order, to check rows follow the slots given).
+  qlc_session_options o{};
+  o.n_slots = 3;
+  qlc_session *ses = nullptr;
+  ASSERT_EQ(qlc_session_create(m.model, &o, &ses), QLC_OK);
+  for (int s = 0; s < 3; ++s)
+    ASSERT_EQ(qlc_prefill(ses, s, prompts[s].data(), lens[s], 0, nullptr), QLC_OK);
+  const int32_t slots[3] = {2, 0, 1};
+  std::vector<float> logits(3 * vocab);
+  for (int i = 0; i < steps; ++i) {
+    int32_t toks[3];
+    for (int j = 0; j < 3; ++j)
+      toks[j] = prompts[slots[j]][lens[slots[j]] + i];
+    ASSERT_EQ(qlc_decode(ses, 3, slots, toks, logits.data()), QLC_OK) << qlc_last_error();
+    for (int j = 0; j < 3; ++j)
+      EXPECT_LT(relErr(logits.data() + j * vocab, alone[slots[j]].data() + i * vocab, vocab), 1e-6)
+          << "step " << i << " slot " << slots[j];
+  }
+  EXPECT_EQ(qlc_session_position(ses, 2), lens[2] + steps);
+  qlc_session_free(ses);
+}
+
+TEST_F(ArtifactTest, ErrorsLeaveTheSessionUsable) {
+  qlc_session_options o{};
+  o.max_seq = 8;
+  qlc_session *ses = nullptr;
+  ASSERT_EQ(qlc_session_create(m.model, &o, &ses), QLC_OK);
+  std::vector<int32_t> toks(9, 1);
+  std::vector<float> logits(vocab);
+  EXPECT_EQ(qlc_prefill(ses, 0, toks.data(), 9, 0, logits.data()), QLC_ERR_CAPACITY);
+  EXPECT_NE(std::string(qlc_last_error()).find("max_seq 8"), std::string::npos);
+  int32_t bad = vocab;
+  EXPECT_EQ(qlc_prefill(ses, 0, &bad, 1, 0, logits.data()), QLC_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(qlc_last_error()).find("outside the vocabulary"), std::string::npos);
+  EXPECT_EQ(qlc_prefill(ses, 1, toks.data(), 1, 0, logits.data()), QLC_ERR_INVALID_ARGUMENT);
+  int32_t slots[2] = {0, 0};
+  EXPECT_EQ(qlc_decode(ses, 2, slots, toks.data(), logits.data()), QLC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(qlc_session_position(ses, 0), 0);
+  ASSERT_EQ(qlc_prefill(ses, 0, toks.data(), 8, 0, logits.data()), QLC_OK);
+  EXPECT_EQ(qlc_session_position(ses, 0), 8);
+  int32_t slot = 0;
+  EXPECT_EQ(qlc_decode(ses, 1, &slot, toks.data(), logits.data()), QLC_ERR_CAPACITY);
+  ASSERT_EQ(qlc_session_reset(ses, 0), QLC_OK);
+  EXPECT_EQ(qlc_session_position(ses, 0), 0);
+  qlc_session_free(ses);
+}
+
+// Prefill in chunks (the artifact's max tokens per step may be smaller than the
+// prompt) gives the same logits as feeding the prompt in two calls.
+TEST_F(ArtifactTest, SplitPrefillEqualsOneShot) {
+  std::vector<int32_t> toks(40);
+  for (int i = 0; i < 40; ++i)
+    toks[i] = (i * 31 + 5) % vocab;
+  qlc_session *a = nullptr, *b = nullptr;
+  ASSERT_EQ(qlc_session_create(m.model, nullptr, &a), QLC_OK);
+  ASSERT_EQ(qlc_session_create(m.model, nullptr, &b), QLC_OK);
+  std::vector<float> all(40 * vocab), last(vocab);
+  ASSERT_EQ(qlc_prefill(a, 0, toks.data(), 40, 1, all.data()), QLC_OK);
+  ASSERT_EQ(qlc_prefill(b, 0, toks.data(), 23, 0, nullptr), QLC_OK);
+  ASSERT_EQ(qlc_prefill(b, 0, toks.data() + 23, 17, 0, last.data()), QLC_OK);
+  EXPECT_LT(relErr(last.data(), all.data() + 39 * vocab, vocab), 1e-6);
+  qlc_session_free(a);
+  qlc_session_free(b);
+}
