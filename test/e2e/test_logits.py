@@ -55,11 +55,16 @@ def test_decode_token_by_token_equals_prefill(name, length, artifact_cache, tmp_
     assert rel_err(stepped, expected) <= 1e-4
 
 
-@pytest.mark.parametrize("target", ["x86-64", "x86-64-v3"])
+CPU_FLAGS = set(open("/proc/cpuinfo").read().split())
+LEVEL_NEEDS = {"x86-64": set(), "x86-64-v3": {"avx2", "fma", "f16c"},
+               "x86-64-v4": {"avx512f", "avx512bw", "avx512vl", "avx512dq"}}
+
+
+@pytest.mark.parametrize("target", ["x86-64", "x86-64-v3", "x86-64-v4"])
 @pytest.mark.parametrize("name", ["llama-gqa-bf16", "qwen2-bias-tied-f16"])
 def test_every_x86_level_matches(name, target, artifact_cache, tmp_path):
-    if target == "x86-64-v3" and "avx2" not in open("/proc/cpuinfo").read():
-        pytest.skip("no AVX2 on this machine")
+    if not LEVEL_NEEDS[target] <= CPU_FLAGS:
+        pytest.skip(f"this CPU lacks {sorted(LEVEL_NEEDS[target] - CPU_FLAGS)}")
     tokens, expected = ref(name, 317)
     got = dump(artifact_cache(model_dir(name), target=target), tokens, tmp_path)
     assert rel_err(got, expected) <= 1e-4
