@@ -170,6 +170,9 @@ extern "C" qlc_status qlc_model_load(const char *path, const qlc_load_options *o
       f.weights_offset > body || f.weights_size > body - f.weights_offset ||
       f.weights_offset % QLC_ARTIFACT_PAGE != 0)
     return fail(QLC_ERR_FORMAT, std::string(path) + ": artifact sections lie outside the file");
+  if (static_cast<uint32_t>(XXH3_64bits(static_cast<const uint8_t *>(m->map) + f.manifest_offset,
+                                        f.manifest_size)) != f.manifest_hash)
+    return fail(QLC_ERR_FORMAT, std::string(path) + ": manifest checksum mismatch (file corrupted)");
   m->manifestText.assign(static_cast<const char *>(m->map) + f.manifest_offset, f.manifest_size);
   bool verify = opts == nullptr || opts->verify_weights != 0;
   if (qlc_status s = parseManifest(*m, f, verify))

@@ -3,6 +3,8 @@
 #include "ThreadPool.h"
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <thread>
@@ -67,7 +69,21 @@ extern "C" qlc_status qlc_session_create(qlc_model *m, const qlc_session_options
   s->model = m;
   s->maxSeq = maxSeq;
   s->pos.assign(slots, 0);
-  const size_t kvFloats = static_cast<size_t>(slots) * m->numLayers * 2 * maxSeq * m->kvDim;
+  // max_seq may come from the artifact's manifest: refuse sizes whose product overflows
+  // (a wrapped size would allocate a tiny cache that the kernels then overrun).
+  if (maxSeq > INT32_MAX)
+    return fail(QLC_ERR_CAPACITY, "max_seq " + std::to_string(maxSeq) +
+                                      " exceeds the 2147483647 positions a sequence can have");
+  size_t kvFloats = 0;
+  if (__builtin_mul_overflow(static_cast<size_t>(slots), static_cast<size_t>(m->numLayers) * 2,
+                             &kvFloats) ||
+      __builtin_mul_overflow(kvFloats, static_cast<size_t>(maxSeq), &kvFloats) ||
+      __builtin_mul_overflow(kvFloats, static_cast<size_t>(m->kvDim), &kvFloats) ||
+      kvFloats > SIZE_MAX / sizeof(float))
+    return fail(QLC_ERR_CAPACITY, "max_seq " + std::to_string(maxSeq) + " with " +
+                                      std::to_string(slots) +
+                                      " slots needs a KV cache larger than memory; lower "
+                                      "max_seq or n_slots");
   if (!s->kv.allocate(kvFloats * sizeof(float)) ||
       !s->scratch.allocate(static_cast<size_t>(m->scratchBytes)))
     return fail(QLC_ERR_OUT_OF_MEMORY,

@@ -179,3 +179,88 @@ TEST_F(ArtifactTest, SplitPrefillEqualsOneShot) {
   qlc_session_free(a);
   qlc_session_free(b);
 }
+
+namespace {
+qlc_sampler *makeSampler(float temp, int32_t topK, float topP, float minP, float rep,
+                         uint64_t seed, int32_t vocab) {
+  qlc_sampler_options o = qlc_sampler_default_options();
+  o.temperature = temp;
+  o.top_k = topK;
+  o.top_p = topP;
+  o.min_p = minP;
+  o.repetition_penalty = rep;
+  o.seed = seed;
+  qlc_sampler *s = nullptr;
+  EXPECT_EQ(qlc_sampler_create(&o, vocab, &s), QLC_OK) << qlc_last_error();
+  return s;
+}
+} // namespace
+
+TEST(Sampler, GreedyAndDegenerateFiltersPickTheArgmax) {
+  const float logits[6] = {0.1f, 2.0f, -1.0f, 1.9f, 0.0f, 0.5f};
+  for (auto *s : {makeSampler(0.0f, 0, 1.0f, 0.0f, 1.0f, 1, 6),
+                  makeSampler(1.0f, 1, 1.0f, 0.0f, 1.0f, 2, 6),
+                  makeSampler(1.0f, 0, 1e-6f, 0.0f, 1.0f, 3, 6)}) {
+    for (int i = 0; i < 50; ++i)
+      ASSERT_EQ(qlc_sampler_sample(s, logits), 1);
+    qlc_sampler_free(s);
+  }
+}
+
+TEST(Sampler, FrequenciesFollowTheSoftmax) {
+  const float logits[4] = {1.0f, 0.0f, -1.0f, 0.5f};
+  const float temp = 0.7f;
+  qlc_sampler *s = makeSampler(temp, 0, 1.0f, 0.0f, 1.0f, 42, 4);
+  const int n = 40000;
+  int counts[4] = {};
+  for (int i = 0; i < n; ++i)
+    ++counts[qlc_sampler_sample(s, logits)];
+  double z = 0;
+  for (float l : logits)
+    z += std::exp(l / temp);
+  for (int i = 0; i < 4; ++i) {
+    double p = std::exp(logits[i] / temp) / z;
+    EXPECT_NEAR(counts[i] / static_cast<double>(n), p, 4 * std::sqrt(p * (1 - p) / n)) << i;
+  }
+  qlc_sampler_free(s);
+}
+
+TEST(Sampler, TopKAndMinPExcludeTails) {
+  const float logits[5] = {3.0f, 2.9f, 0.0f, -1.0f, 2.8f};
+  qlc_sampler *k2 = makeSampler(1.0f, 2, 1.0f, 0.0f, 1.0f, 7, 5);
+  qlc_sampler *mp = makeSampler(1.0f, 0, 1.0f, 0.5f, 1.0f, 8, 5);
+  for (int i = 0; i < 2000; ++i) {
+    int32_t a = qlc_sampler_sample(k2, logits), b = qlc_sampler_sample(mp, logits);
+    ASSERT_TRUE(a == 0 || a == 1) << a;
+    ASSERT_TRUE(b == 0 || b == 1 || b == 4) << b; // exp(-3) < 0.5 excludes 2 and 3
+  }
+  qlc_sampler_free(k2);
+  qlc_sampler_free(mp);
+}
+
+TEST(Sampler, SeedsReproduceAndRepetitionPenaltyDemotes) {
+  const float logits[3] = {1.0f, 0.9f, -5.0f};
+  qlc_sampler *a = makeSampler(1.0f, 0, 1.0f, 0.0f, 1.0f, 99, 3);
+  qlc_sampler *b = makeSampler(1.0f, 0, 1.0f, 0.0f, 1.0f, 99, 3);
+  for (int i = 0; i < 100; ++i)
+    ASSERT_EQ(qlc_sampler_sample(a, logits), qlc_sampler_sample(b, logits));
+  qlc_sampler *g = makeSampler(0.0f, 0, 1.0f, 0.0f, 2.0f, 0, 3);
+  EXPECT_EQ(qlc_sampler_sample(g, logits), 0);
+  qlc_sampler_accept(g, 0);
+  EXPECT_EQ(qlc_sampler_sample(g, logits), 1); // 1.0 / 2 < 0.9
+  qlc_sampler_free(a);
+  qlc_sampler_free(b);
+  qlc_sampler_free(g);
+}
+
+TEST(Sampler, RejectsBadOptions) {
+  qlc_sampler_options o = qlc_sampler_default_options();
+  o.top_p = 0.0f;
+  qlc_sampler *s = nullptr;
+  EXPECT_EQ(qlc_sampler_create(&o, 10, &s), QLC_ERR_INVALID_ARGUMENT);
+  o = qlc_sampler_default_options();
+  o.temperature = -1.0f;
+  EXPECT_EQ(qlc_sampler_create(&o, 10, &s), QLC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(qlc_sampler_create(nullptr, 0, &s), QLC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(s, nullptr);
+}

@@ -18,7 +18,7 @@
 typedef struct qlc_artifact_footer {
   char magic[8];
   uint32_t format_version;
-  uint32_t reserved;
+  uint32_t manifest_hash;   /* low 32 bits of XXH3-64 of the manifest bytes */
   uint64_t code_size;       /* the ELF shared object occupies [0, code_size) */
   uint64_t manifest_offset;
   uint64_t manifest_size;

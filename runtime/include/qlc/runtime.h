@@ -69,6 +69,30 @@ qlc_status qlc_decode(qlc_session *s, int64_t n, const int32_t *slots,
 /* Index of the largest logit (ties: the lowest index). */
 int32_t qlc_argmax(const float *logits, int32_t vocab);
 
+/* Sampling. temperature 0 is greedy. Filters apply in this order: repetition penalty
+ * (over the last `penalty_last_n` tokens given to qlc_sampler_accept), temperature,
+ * top-k (0: off), top-p (1: off), min-p (0: off). */
+typedef struct qlc_sampler_options {
+  float temperature;        /* default 0.8 when the options are null; 0: greedy */
+  int32_t top_k;            /* default 40 */
+  float top_p;              /* default 0.95 */
+  float min_p;              /* default 0.05 */
+  float repetition_penalty; /* default 1.0 (off); > 1 discourages repeats */
+  int32_t penalty_last_n;   /* default 64 */
+  uint64_t seed;            /* default 0 */
+} qlc_sampler_options;
+
+typedef struct qlc_sampler qlc_sampler;
+
+/* The defaults listed above. */
+qlc_sampler_options qlc_sampler_default_options(void);
+qlc_status qlc_sampler_create(const qlc_sampler_options *opts, int32_t vocab, qlc_sampler **out);
+void qlc_sampler_free(qlc_sampler *s);
+/* Records a token of the sequence (prompt or generated) for the repetition penalty. */
+void qlc_sampler_accept(qlc_sampler *s, int32_t token);
+/* Draws the next token from `logits` (vocab floats; not modified). */
+int32_t qlc_sampler_sample(qlc_sampler *s, const float *logits);
+
 #ifdef __cplusplus
 }
 #endif
