@@ -147,6 +147,7 @@ llvm::Error writeArtifact(const std::string &out, const std::string &codePath,
   f.code_size = codeSize;
   f.manifest_offset = manifestOffset;
   f.manifest_size = text.size();
+  f.manifest_hash = static_cast<uint32_t>(XXH3_64bits(text.data(), text.size()));
   f.weights_offset = weightsOffset;
   f.weights_size = weightsSize;
   f.footer_hash = XXH3_64bits(&f, offsetof(qlc_artifact_footer, footer_hash));
@@ -175,6 +176,9 @@ llvm::Expected<json> readArtifactManifest(const std::string &path) {
   const uint64_t body = file.size() - sizeof f;
   if (f.manifest_offset > body || f.manifest_size > body - f.manifest_offset)
     return err(path + ": manifest lies outside the file");
+  if (static_cast<uint32_t>(XXH3_64bits(file.data() + f.manifest_offset, f.manifest_size)) !=
+      f.manifest_hash)
+    return err(path + ": manifest checksum mismatch (file corrupted)");
   try {
     return json::parse(file.data() + f.manifest_offset,
                        file.data() + f.manifest_offset + f.manifest_size);

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <climits>
 #include <fstream>
 #include <sstream>
 
@@ -34,6 +35,13 @@ struct Reader {
   int64_t intValue(const char *key) {
     if (!j[key].is_number_integer()) {
       note(std::string("key '") + key + "' must be an integer");
+      return 0;
+    }
+    // Sizes stay within int32 (the runtime's and the ABI's type), so products of two
+    // of them cannot overflow int64 in the importer.
+    if (j[key].is_number_unsigned() && j[key].get<uint64_t>() > INT32_MAX) {
+      note(std::string("key '") + key + "' is too large, got " +
+           std::to_string(j[key].get<uint64_t>()) + " (at most 2147483647)");
       return 0;
     }
     int64_t v = j[key].get<int64_t>();
@@ -141,11 +149,17 @@ llvm::Expected<ModelConfig> parseModelConfig(const std::string &text, const std:
   c.hiddenSize = r.requiredInt("hidden_size");
   c.intermediateSize = r.requiredInt("intermediate_size");
   c.numLayers = r.requiredInt("num_hidden_layers");
+  if (c.numLayers > 65536)
+    r.note("key 'num_hidden_layers' is too large, got " + std::to_string(c.numLayers) +
+           " (at most 65536)");
   c.numHeads = r.requiredInt("num_attention_heads");
   c.vocabSize = r.requiredInt("vocab_size");
   c.numKvHeads = r.optionalInt("num_key_value_heads", c.numHeads);
   if (r.has("hidden_act") && j["hidden_act"] != "silu")
-    r.note("unsupported hidden_act '" + j["hidden_act"].dump() + "' (only silu)");
+    r.note("unsupported hidden_act " +
+           (j["hidden_act"].is_string() ? "'" + j["hidden_act"].get<std::string>() + "'"
+                                        : j["hidden_act"].dump()) +
+           " (only silu)");
   if (!r.has("rms_norm_eps"))
     r.note("missing required key 'rms_norm_eps'");
   c.rmsNormEps = r.number(j, "rms_norm_eps", 1e-6);
