@@ -27,11 +27,19 @@ struct KernelCall {
   std::string weight; // the weight it reads, if any
 };
 
+/// The KV cache as the attention kernels lay it out: [slot][layer][k|v][position][row].
+struct KvCacheLayout {
+  std::string dtype = "f32"; // f32 | f16 | int8 (qlc.attention's kv_dtype)
+  int64_t rowBytes = 0;      // one layer's k (or v) row of one position
+  int64_t positionBytes = 0; // one position of one slot: every layer's k and v rows
+};
+
 struct CodegenResult {
   std::string source;                // C++ source of the artifact's code
   std::vector<PackedWeight> weights; // index i is qlc_exec_ctx::weights[i]
   std::vector<KernelCall> kernels;
   int64_t scratchBytes = 0;
+  KvCacheLayout kvCache;
 };
 
 struct CodegenOptions {

@@ -3,7 +3,10 @@
 
 #include "codegen/Codegen.h"
 #include "compiler/Artifact.h"
+#include "compiler/GgufImport.h"
 #include "compiler/Importer.h"
+#include "compiler/StoreProvider.h"
+#include "compiler/TokenizerAsset.h"
 #include "passes/Passes.h"
 
 #include "qlc/abi.h"
@@ -56,17 +59,31 @@ private:
   std::chrono::steady_clock::time_point t0;
 };
 
-/// Loads config + weights of an HF model folder.
+/// Loads config + weights of an HF model folder or a GGUF file.
 llvm::Error loadSource(const std::string &source, bool configOnly, ModelConfig &cfg,
-                       std::unique_ptr<WeightStore> &store) {
+                       std::unique_ptr<WeightStore> &store, TokenizerAsset *tokenizer = nullptr) {
   fs::path p(source);
   std::error_code ec;
   if (!fs::exists(p, ec))
     return badInput(source + ": no such file or directory");
   if (!fs::is_directory(p)) {
-    if (p.extension() == ".gguf")
-      return badInput(source + ": GGUF import is not implemented yet; give a Hugging Face "
-                               "model folder (config.json + safetensors)");
+    if (p.extension() == ".gguf") {
+      auto mOr = importGguf(source, configOnly);
+      if (!mOr)
+        return asBadInput(mOr.takeError());
+      cfg = mOr->config;
+      store = std::move(mOr->store);
+      if (tokenizer != nullptr) {
+        if (mOr->tokenizerJson.empty() && !mOr->tokenizerError.empty())
+          llvm::errs() << "qlc: warning: the artifact will have no tokenizer: "
+                       << mOr->tokenizerError << "\n";
+        tokenizer->json = std::move(mOr->tokenizerJson);
+        tokenizer->chatTemplate = std::move(mOr->chatTemplate);
+        tokenizer->bosToken = std::move(mOr->bosToken);
+        tokenizer->eosToken = std::move(mOr->eosToken);
+      }
+      return llvm::Error::success();
+    }
     if (!configOnly)
       return badInput(source + ": expected a Hugging Face model folder (config.json + "
                                "safetensors)");
@@ -84,14 +101,22 @@ llvm::Error loadSource(const std::string &source, bool configOnly, ModelConfig &
   if (!storeOr)
     return asBadInput(storeOr.takeError());
   store = std::move(*storeOr);
+  if (tokenizer != nullptr) {
+    auto tokOr = loadFolderTokenizer(p.string());
+    if (!tokOr)
+      return asBadInput(tokOr.takeError());
+    *tokenizer = std::move(*tokOr);
+  }
   return llvm::Error::success();
 }
 
-llvm::Error runPipeline(mlir::ModuleOp module, const std::string &quant, bool printIr,
-                        bool timing) {
+llvm::Error runPipeline(mlir::ModuleOp module, const std::string &quant, int64_t groupSize,
+                        const std::string &kvCache, bool printIr, bool timing) {
   mlir::PassManager pm(module->getContext());
   CompilePipelineOptions po;
   po.quant = quant;
+  po.groupSize = groupSize;
+  po.kvCache = kvCache;
   std::string error;
   if (mlir::failed(buildCompilePipeline(pm, po, error)))
     return badInput(error);
@@ -180,7 +205,7 @@ json makeManifest(const ModelConfig &cfg, const CompileOptions &opts, const Targ
       {"target",
        {{"name", target.name()}, {"kind", target.kind()}, {"features", target.requiredFeatures()},
         {"kernel_isa", target.kernelIsa()}}},
-      {"quant", {{"scheme", opts.quant}}},
+      {"quant", {{"scheme", opts.quant}, {"group_size", opts.groupSize}}},
       {"model",
        {{"architecture", cfg.architecture},
         {"vocab_size", cfg.vocabSize},
@@ -198,7 +223,12 @@ json makeManifest(const ModelConfig &cfg, const CompileOptions &opts, const Targ
       {"exec",
        {{"max_tokens", opts.maxTokens},
         {"scratch_bytes", cg.scratchBytes},
-        {"kv_cache", {{"dtype", "f32"}, {"layout", "slot,layer,kv,position,channel"}}}}},
+        {"kv_cache",
+         {{"dtype", cg.kvCache.dtype},
+          {"scales", cg.kvCache.dtype == "int8" ? "per-token-head-asym" : "none"},
+          {"layout", "slot,layer,kv,position,row"},
+          {"row_bytes", cg.kvCache.rowBytes},
+          {"bytes_per_position", cg.kvCache.positionBytes}}}}},
       {"kernels", kernels},
   };
 }
@@ -211,8 +241,10 @@ llvm::Error compileModel(const CompileOptions &opts) {
     return badInput("missing -o OUT: where to write the artifact");
   if (opts.maxTokens <= 0 || opts.maxTokens > 65536)
     return badInput("--max-tokens must be in [1, 65536]");
-  if (opts.maxSeqLen < 0)
-    return badInput("--max-seq-len must be positive");
+  // Positions are int32 in the ABI; qlc-run --max-seq has the same bound.
+  if (opts.maxSeqLen < 0 || opts.maxSeqLen > (int64_t{1} << 24))
+    return badInput("--max-seq-len must be in [1, 16777216] (or 0: the model's default), got " +
+                    std::to_string(opts.maxSeqLen));
   auto targetOr = lookupTarget(opts.target);
   if (!targetOr)
     return asBadInput(targetOr.takeError());
@@ -222,12 +254,20 @@ llvm::Error compileModel(const CompileOptions &opts) {
     std::error_code ec;
     if (!fs::is_directory(parent, ec))
       return badInput(opts.output + ": the output directory " + parent.string() + " does not exist");
+    if (fs::is_directory(opts.output, ec))
+      return badInput(opts.output + ": is a directory; -o needs the artifact's file name");
+    if (::access(parent.c_str(), W_OK) != 0)
+      return badInput(opts.output + ": the output directory " + parent.string() +
+                      " is not writable");
   }
 
   ModelConfig cfg;
   std::unique_ptr<WeightStore> store;
-  if (llvm::Error e = loadSource(opts.source, false, cfg, store))
+  TokenizerAsset tokenizer;
+  if (llvm::Error e = loadSource(opts.source, false, cfg, store, &tokenizer))
     return e;
+  if (llvm::Error e = validateTokenizer(tokenizer, opts.source))
+    return asBadInput(std::move(e));
   clock.stage("load");
 
   mlir::MLIRContext ctx;
@@ -235,7 +275,10 @@ llvm::Error compileModel(const CompileOptions &opts) {
   if (!moduleOr)
     return badInput(opts.source + ": " + llvm::toString(moduleOr.takeError()));
   clock.stage("import");
-  if (llvm::Error e = runPipeline(**moduleOr, opts.quant, opts.printIrAfterAll, opts.timing))
+  StoreProvider provider(*store);
+  setWeightProvider(&ctx, &provider);
+  if (llvm::Error e = runPipeline(**moduleOr, opts.quant, opts.groupSize, opts.kvCache,
+                                  opts.printIrAfterAll, opts.timing))
     return e;
   clock.stage("passes");
 
@@ -267,6 +310,18 @@ llvm::Error compileModel(const CompileOptions &opts) {
 
   int64_t maxSeq = opts.maxSeqLen ? opts.maxSeqLen : std::min<int64_t>(cfg.maxPositionEmbeddings, 4096);
   json manifest = makeManifest(cfg, opts, target, *cgOr, maxSeq);
+  std::vector<PackedWeight> packed = cgOr->weights;
+  if (!tokenizer.json.empty()) {
+    // The tokenizer travels in the weights section, memory-mapped like the weights.
+    const std::string name = "qlc.tokenizer.json";
+    store->replaceOwned(name, DType::U8, {static_cast<int64_t>(tokenizer.json.size())},
+                        std::vector<uint8_t>(tokenizer.json.begin(), tokenizer.json.end()));
+    packed.push_back({name, "u8", {static_cast<int64_t>(tokenizer.json.size())}});
+    manifest["tokenizer"] = {{"weight", name},
+                             {"chat_template", tokenizer.chatTemplate},
+                             {"bos_token", tokenizer.bosToken},
+                             {"eos_token", tokenizer.eosToken}};
+  }
   const bool tty = isatty(2);
   int lastPct = -1;
   auto progress = [&](double f) {
@@ -276,7 +331,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
       lastPct = pct;
     }
   };
-  if (llvm::Error e = writeArtifact(opts.output, so, cgOr->weights, *store, manifest, progress))
+  if (llvm::Error e = writeArtifact(opts.output, so, packed, *store, manifest, progress))
     return internal(llvm::toString(std::move(e)));
   if (tty && lastPct >= 0)
     llvm::errs() << "\n";
@@ -293,7 +348,7 @@ llvm::Error importAndPrint(const std::string &source, bool configOnly, const std
   auto moduleOr = importModel(ctx, cfg, store.get());
   if (!moduleOr)
     return badInput(source + ": " + llvm::toString(moduleOr.takeError()));
-  if (llvm::Error e = runPipeline(**moduleOr, quant, false, false))
+  if (llvm::Error e = runPipeline(**moduleOr, quant, -1, "f32", false, false))
     return e;
   (*moduleOr)->print(llvm::outs());
   llvm::outs() << "\n";

@@ -12,6 +12,8 @@ const char *safetensorsName(DType t) {
   case DType::F16: return "F16";
   case DType::BF16: return "BF16";
   case DType::I32: return "I32";
+  case DType::U8: return "U8";
+  case DType::I8: return "I8";
   }
   return "?";
 }
@@ -21,6 +23,8 @@ std::optional<DType> dtypeFromSafetensors(const std::string &s) {
   if (s == "F16") return DType::F16;
   if (s == "BF16") return DType::BF16;
   if (s == "I32") return DType::I32;
+  if (s == "U8") return DType::U8;
+  if (s == "I8") return DType::I8;
   return std::nullopt;
 }
 
@@ -30,6 +34,8 @@ const char *shortName(DType t) {
   case DType::F16: return "f16";
   case DType::BF16: return "bf16";
   case DType::I32: return "i32";
+  case DType::U8: return "u8";
+  case DType::I8: return "i8";
   }
   return "?";
 }
@@ -39,80 +45,29 @@ std::optional<DType> dtypeFromShortName(const std::string &s) {
   if (s == "f16" || s == "float16") return DType::F16;
   if (s == "bf16" || s == "bfloat16") return DType::BF16;
   if (s == "i32" || s == "int32") return DType::I32;
+  if (s == "u8" || s == "uint8") return DType::U8;
+  if (s == "i8" || s == "int8") return DType::I8;
   return std::nullopt;
 }
 
-size_t dtypeSize(DType t) { return t == DType::F16 || t == DType::BF16 ? 2 : 4; }
-
-float halfToFloat(uint16_t h) {
-  uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ffu, u;
-  if (exp == 0) {
-    if (man == 0) {
-      u = sign;
-    } else {
-      int e = -1;
-      do { ++e; man <<= 1; } while (!(man & 0x400u));
-      u = sign | static_cast<uint32_t>(127 - 15 - e) << 23 | (man & 0x3ffu) << 13;
-    }
-  } else if (exp == 31) {
-    u = sign | 0x7f800000u | man << 13;
-  } else {
-    u = sign | (exp + 127 - 15) << 23 | man << 13;
+size_t dtypeSize(DType t) {
+  switch (t) {
+  case DType::F16:
+  case DType::BF16: return 2;
+  case DType::U8:
+  case DType::I8: return 1;
+  default: return 4;
   }
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-uint16_t floatToHalf(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  uint32_t sign = (x >> 16) & 0x8000u;
-  uint32_t absx = x & 0x7fffffffu;
-  if (absx >= 0x7f800000u) // inf or nan
-    return static_cast<uint16_t>(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0));
-  if (absx >= 0x477ff000u) // rounds to >= 65520: overflow to inf
-    return static_cast<uint16_t>(sign | 0x7c00u);
-  if (absx < 0x38800000u) { // subnormal half (or zero)
-    float a;
-    std::memcpy(&a, &absx, 4);
-    // Scale so the subnormal's units land in the integer part, round to even.
-    float scaled = a * 16777216.0f; // 2^24
-    uint32_t v = static_cast<uint32_t>(std::nearbyint(scaled));
-    return static_cast<uint16_t>(sign | v);
-  }
-  uint32_t mant = absx & 0x7fffffu;
-  uint32_t exp = (absx >> 23) - 127 + 15;
-  uint32_t h = exp << 10 | mant >> 13;
-  uint32_t rest = mant & 0x1fffu;
-  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u)))
-    ++h;
-  return static_cast<uint16_t>(sign | h);
-}
-
-float bf16ToFloat(uint16_t h) {
-  uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-uint16_t floatToBf16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  if ((x & 0x7fffffffu) > 0x7f800000u)
-    return static_cast<uint16_t>((x >> 16) | 0x40u); // quiet nan
-  x += 0x7fffu + ((x >> 16) & 1u);
-  return static_cast<uint16_t>(x >> 16);
 }
 
 bool convertElements(const void *src, DType from, void *dst, DType to, size_t n) {
-  if (from == DType::I32 || to == DType::I32)
-    return false;
   if (from == to) {
     std::memcpy(dst, src, n * dtypeSize(from));
     return true;
   }
+  auto isFloat = [](DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; };
+  if (!isFloat(from) || !isFloat(to))
+    return false;
   auto load = [&](size_t i) -> float {
     if (from == DType::F32) {
       float v;

@@ -2,6 +2,8 @@
 #ifndef QLC_COMPILER_DTYPE_H
 #define QLC_COMPILER_DTYPE_H
 
+#include "ir/Float16.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -9,7 +11,7 @@
 
 namespace qlc {
 
-enum class DType { F32, F16, BF16, I32 };
+enum class DType { F32, F16, BF16, I32, U8, I8 };
 
 /// The safetensors name ("F32", "BF16", ...) of a dtype, and back.
 const char *safetensorsName(DType t);
@@ -19,11 +21,6 @@ const char *shortName(DType t);
 std::optional<DType> dtypeFromShortName(const std::string &s);
 size_t dtypeSize(DType t);
 
-/// Element conversions used when packing weights (round to nearest even).
-float halfToFloat(uint16_t h);
-uint16_t floatToHalf(float f);
-float bf16ToFloat(uint16_t h);
-uint16_t floatToBf16(float f);
 
 /// Converts n elements of `src` (of type `from`) into `dst` (of type `to`).
 /// Float types only; returns false for integer types.

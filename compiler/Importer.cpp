@@ -131,7 +131,8 @@ Value Builder::layer(int64_t i, Value h, Value pos) {
   Value a = b.create<AttentionOp>(
       loc, act(qw), q, k, v, pos, b.getI64IntegerAttr(i), b.getI64IntegerAttr(cfg.numHeads),
       b.getI64IntegerAttr(cfg.numKvHeads), b.getI64IntegerAttr(cfg.headDim),
-      b.getF64FloatAttr(1.0 / std::sqrt(static_cast<double>(cfg.headDim))), window);
+      b.getF64FloatAttr(1.0 / std::sqrt(static_cast<double>(cfg.headDim))), window,
+      /*kv_dtype=*/b.getStringAttr("f32"));
   Value o = linear(a, p + ".self_attn.o_proj", d, qw, cfg.oBias);
   if (!o) return {};
   h = b.create<AddOp>(loc, act(d), h, o);

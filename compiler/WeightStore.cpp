@@ -188,6 +188,47 @@ llvm::Expected<std::unique_ptr<WeightStore>> WeightStore::loadFolder(const std::
   return std::move(store);
 }
 
+llvm::Error WeightStore::addOwned(std::string name, DType dtype, std::vector<int64_t> shape,
+                                  std::vector<uint8_t> data, const std::string &source) {
+  TensorRef ref;
+  ref.name = std::move(name);
+  ref.file = source;
+  ref.dtype = dtype;
+  ref.shape = std::move(shape);
+  if (static_cast<uint64_t>(ref.numel()) * dtypeSize(dtype) != data.size())
+    return err(source + ": tensor '" + ref.name + "': internal error: " +
+               std::to_string(data.size()) + " bytes do not match its shape");
+  owned_.push_back(std::move(data));
+  ref.data = owned_.back().data();
+  ref.bytes = owned_.back().size();
+  return addRef(std::move(ref));
+}
+
+void WeightStore::replaceOwned(const std::string &name, DType dtype, std::vector<int64_t> shape,
+                               std::vector<uint8_t> data) {
+  TensorRef ref;
+  ref.name = name;
+  ref.file = "(computed by the compiler)";
+  ref.dtype = dtype;
+  ref.shape = std::move(shape);
+  owned_.push_back(std::move(data));
+  ref.data = owned_.back().data();
+  ref.bytes = owned_.back().size();
+  tensors_[name] = std::move(ref);
+}
+
+void WeightStore::adoptMapping(std::unique_ptr<MappedFile> file) {
+  files_.push_back(std::move(file));
+}
+
+llvm::Error WeightStore::addRef(TensorRef ref) {
+  if (tensors_.count(ref.name))
+    return err(ref.file + ": tensor '" + ref.name + "' is defined twice");
+  std::string name = ref.name;
+  tensors_.emplace(std::move(name), std::move(ref));
+  return llvm::Error::success();
+}
+
 const TensorRef *WeightStore::find(const std::string &name) const {
   auto it = tensors_.find(name);
   return it == tensors_.end() ? nullptr : &it->second;

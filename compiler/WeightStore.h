@@ -7,6 +7,7 @@
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -51,12 +52,25 @@ public:
   /// Parses and validates one safetensors file and adds its tensors.
   llvm::Error addFile(const std::string &path);
 
+  /// Adds a tensor whose bytes the store owns (e.g. dequantized from a GGUF block
+  /// format); `source` names the file it came from. Fails on a duplicate name.
+  llvm::Error addOwned(std::string name, DType dtype, std::vector<int64_t> shape,
+                       std::vector<uint8_t> data, const std::string &source);
+  /// Adds a tensor the store owns, replacing any of the same name (passes' outputs).
+  void replaceOwned(const std::string &name, DType dtype, std::vector<int64_t> shape,
+                    std::vector<uint8_t> data);
+  /// Keeps `file` alive for tensors added with addRef that point into its mapping.
+  void adoptMapping(std::unique_ptr<MappedFile> file);
+  /// Adds a tensor that points into a mapping the store holds. Fails on a duplicate name.
+  llvm::Error addRef(TensorRef ref);
+
   const TensorRef *find(const std::string &name) const;
   const std::map<std::string, TensorRef> &tensors() const { return tensors_; }
 
 private:
   std::vector<std::unique_ptr<MappedFile>> files_;
   std::map<std::string, TensorRef> tensors_;
+  std::deque<std::vector<uint8_t>> owned_;
 };
 
 } // namespace qlc

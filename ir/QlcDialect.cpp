@@ -1,6 +1,7 @@
 //===- QlcDialect.cpp - qlc dialect ----------------------------------------===//
 #include "ir/QlcDialect.h"
 #include "ir/QlcOps.h"
+#include "ir/WeightProvider.h"
 
 using namespace mlir;
 using namespace qlc;
@@ -13,3 +14,16 @@ void QlcDialect::initialize() {
 #include "ir/QlcOps.cpp.inc"
       >();
 }
+
+namespace qlc {
+
+void setWeightProvider(MLIRContext *ctx, WeightProvider *provider) {
+  ctx->getOrLoadDialect<QlcDialect>()->weightProvider = provider;
+}
+
+WeightProvider *getWeightProvider(MLIRContext *ctx) {
+  auto *d = ctx->getLoadedDialect<QlcDialect>();
+  return d ? d->weightProvider : nullptr;
+}
+
+} // namespace qlc

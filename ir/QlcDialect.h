@@ -4,6 +4,10 @@
 
 #include "mlir/IR/Dialect.h"
 
+namespace qlc {
+class WeightProvider;
+} // namespace qlc
+
 #include "ir/QlcDialect.h.inc"
 
 #endif // QLC_IR_QLCDIALECT_H

@@ -18,6 +18,10 @@ def Qlc_Dialect : Dialect {
     one step (a prefill chunk or a decode batch), fixed only at run time.
   }];
   let cppNamespace = "::qlc";
+  let extraClassDeclaration = [{
+    /// The weight data passes may read and extend (see ir/WeightProvider.h).
+    ::qlc::WeightProvider *weightProvider = nullptr;
+  }];
 }
 
 class Qlc_Op<string mnemonic, list<Trait> traits = []>

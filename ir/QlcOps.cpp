@@ -30,6 +30,10 @@ LogicalResult verifyTokensMatch(Operation *op, Value a, Value b) {
 
 } // namespace
 
+bool qlc::isKnownKvDtype(StringRef dtype) {
+  return dtype == "f32" || dtype == "f16" || dtype == "int8";
+}
+
 LogicalResult WeightOp::verify() {
   if (getTensorName().empty())
     return emitOpError("weight name must not be empty");
@@ -77,6 +81,67 @@ LogicalResult LinearOp::verify() {
   return verifyTokensMatch(*this, getX(), getResult());
 }
 
+LogicalResult QuantizedLinearOp::verify() {
+  if (failed(verifyActivation(*this, getX(), "input")))
+    return failure();
+  const int64_t k = getInFeatures(), n = getOutFeatures(), bits = getBits(),
+                g = getGroupSize();
+  if (k != dim(getX(), 1))
+    return emitOpError("in_features ") << k << " differs from input width " << dim(getX(), 1);
+  if (n != dim(getResult(), 1))
+    return emitOpError("result width ") << dim(getResult(), 1) << " differs from out_features "
+                                        << n;
+  if (g <= 0)
+    return emitOpError("group_size must be positive, got ") << g;
+  auto elt = [](Value v) { return cast<RankedTensorType>(v.getType()).getElementType(); };
+  auto shapeIs = [](Value v, llvm::ArrayRef<int64_t> s) {
+    return cast<RankedTensorType>(v.getType()).getShape() == s;
+  };
+  auto isU8 = [&](Value v) { return elt(v).isUnsignedInteger(8); };
+  if (!isU8(getQweight()))
+    return emitOpError("qweight must hold ui8");
+  if (getBias() && (rank(getBias()) != 1 || dim(getBias(), 0) != n))
+    return emitOpError("bias must be 1-D of out_features ") << n;
+  if (getFormat() == "int") {
+    if (bits != 4 && bits != 8)
+      return emitOpError("int format supports 4 and 8 bits, got ") << bits;
+    const int64_t groups = (k + g - 1) / g, rowBytes = (k * bits + 7) / 8;
+    if (!shapeIs(getQweight(), {n, rowBytes}))
+      return emitOpError("qweight must be [") << n << ", " << rowBytes << "]";
+    if (!shapeIs(getScales(), {n, groups}) || !isa<FloatType>(elt(getScales())))
+      return emitOpError("scales must be float [") << n << ", " << groups << "]";
+    if (getSymmetric() == static_cast<bool>(getZeros()))
+      return emitOpError(getSymmetric() ? "a symmetric scheme takes no zeros"
+                                        : "an asymmetric scheme needs zeros");
+    if (getZeros() && (!shapeIs(getZeros(), {n, groups}) || !isU8(getZeros())))
+      return emitOpError("zeros must be ui8 [") << n << ", " << groups << "]";
+    if (getScales2())
+      return emitOpError("scales2 belongs to nf4 double quantization only");
+    return success();
+  }
+  if (getFormat() == "nf4") {
+    if (bits != 4)
+      return emitOpError("nf4 is 4 bits, got ") << bits;
+    const int64_t total = n * k, blocks = (total + g - 1) / g;
+    if (!shapeIs(getQweight(), {(total + 1) / 2}))
+      return emitOpError("nf4 qweight must be [") << (total + 1) / 2 << "]";
+    if (getZeros())
+      return emitOpError("nf4 takes no zeros");
+    if (!shapeIs(getScales(), {blocks}))
+      return emitOpError("nf4 scales must be [") << blocks << "]";
+    if (getScales2()) {
+      if (!isU8(getScales()))
+        return emitOpError("double-quantized nf4 scales must be ui8 codes");
+      if (!shapeIs(getScales2(), {(blocks + 255) / 256}) || !elt(getScales2()).isF32())
+        return emitOpError("scales2 must be f32 [") << (blocks + 255) / 256 << "]";
+    } else if (!elt(getScales()).isF32()) {
+      return emitOpError("nf4 scales must be f32 absmax");
+    }
+    return success();
+  }
+  return emitOpError("unknown format '") << getFormat() << "' (expected int or nf4)";
+}
+
 LogicalResult RopeOp::verify() {
   if (failed(verifyActivation(*this, getX(), "input")))
     return failure();
@@ -118,6 +183,8 @@ LogicalResult AttentionOp::verify() {
     return emitOpError("layer must be non-negative");
   if (auto w = getSlidingWindow(); w && *w <= 0)
     return emitOpError("sliding_window must be positive");
+  if (!isKnownKvDtype(getKvDtype()))
+    return emitOpError("unknown kv_dtype '") << getKvDtype() << "' (expected f32, f16 or int8)";
   return verifyTokensMatch(*this, getQ(), getPositions());
 }
 

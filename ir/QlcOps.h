@@ -12,4 +12,12 @@
 #define GET_OP_CLASSES
 #include "ir/QlcOps.h.inc"
 
+namespace qlc {
+
+/// Whether `dtype` is a KV cache storage type of qlc.attention's kv_dtype: f32, f16 or
+/// int8.
+bool isKnownKvDtype(llvm::StringRef dtype);
+
+} // namespace qlc
+
 #endif // QLC_IR_QLCOPS_H

@@ -9,8 +9,10 @@ include "mlir/IR/BuiltinAttributes.td"
 // Activations: float32 2-D tensors with a dynamic token dimension.
 def Qlc_Activation : 2DTensorOf<[F32]>;
 def Qlc_TokenIds : 1DTensorOf<[I32]>;
-// Weights: static-shaped float tensors in the source (or converted) dtype.
+// Weights: static-shaped float tensors in the source (or converted) dtype, or the
+// integer tensors of packed quantized weights.
 def Qlc_WeightTensor : RankedTensorOf<[F32, F16, BF16]>;
+def Qlc_AnyWeightTensor : RankedTensorOf<[F32, F16, BF16, UI8, I8, I32]>;
 
 def Qlc_WeightOp : Qlc_Op<"weight", [Pure]> {
   let summary = "A named tensor of the weight store";
@@ -24,7 +26,7 @@ def Qlc_WeightOp : Qlc_Op<"weight", [Pure]> {
     ```
   }];
   let arguments = (ins StrAttr:$tensor_name);
-  let results = (outs Qlc_WeightTensor:$result);
+  let results = (outs Qlc_AnyWeightTensor:$result);
   let assemblyFormat = "$tensor_name attr-dict `:` type($result)";
   let hasVerifier = 1;
 }
@@ -82,6 +84,53 @@ def Qlc_LinearOp : Qlc_Op<"linear", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Qlc_QuantizedLinearOp : Qlc_Op<"quantized_linear",
+    [Pure, AttrSizedOperandSegments]> {
+  let summary = "Projection by a weight stored quantized, dequantized in the kernel";
+  let description = [{
+    `x * dequant(W)^T (+ bias)` for a weight of `out_features` x `in_features` that is
+    kept packed in memory; kernels dequantize it in registers.
+
+    `format = "int"`: round-to-nearest integers of `bits` (4 or 8) in groups of
+    `group_size` consecutive input features of each row (the last group of a row may be
+    shorter). `qweight` holds the integers unsigned, row by row: one byte each for 8
+    bits, two per byte for 4 bits (low nibble first, rows padded to whole bytes),
+    shape [out, ceil(in*bits/8)]. `scales` are [out, groups]; the weight is
+    `(q - zero) * scale`, with `zeros` [out, groups] of ui8, or, when `symmetric`,
+    the constant 2^(bits-1).
+
+    `format = "nf4"`: bitsandbytes' 4-bit NormalFloat. The weight is flattened and
+    split in blocks of `group_size` (64 by default) elements; each element is a code
+    book index (two per byte, high nibble first, as bitsandbytes packs) times its
+    block's absmax. `scales` holds the absmax in f32 [blocks], or, with double
+    quantization, in ui8 codes of bitsandbytes' dynamic 8-bit map with one f32 scale
+    per 256 blocks in `scales2` plus the float `absmax_offset` added back.
+
+    Example:
+    ```mlir
+    %y = qlc.quantized_linear %x, %q, %s, %z {format = "int", bits = 4 : i64,
+         group_size = 32 : i64, in_features = 64 : i64, out_features = 96 : i64}
+         : (tensor<?x64xf32>, tensor<96x32xui8>, tensor<96x2xf16>, tensor<96x2xui8>) -> tensor<?x96xf32>
+    ```
+  }];
+  let arguments = (ins Qlc_Activation:$x, Qlc_AnyWeightTensor:$qweight,
+                       Qlc_AnyWeightTensor:$scales,
+                       Optional<Qlc_AnyWeightTensor>:$zeros,
+                       Optional<Qlc_AnyWeightTensor>:$scales2,
+                       Optional<Qlc_WeightTensor>:$bias,
+                       StrAttr:$format, I64Attr:$bits, I64Attr:$group_size,
+                       I64Attr:$in_features, I64Attr:$out_features,
+                       DefaultValuedAttr<BoolAttr, "false">:$symmetric,
+                       DefaultValuedAttr<F64Attr, "0.0">:$absmax_offset,
+                       OptionalAttr<StrAttr>:$source);
+  let results = (outs Qlc_Activation:$result);
+  let assemblyFormat = [{
+    $x `,` $qweight `,` $scales (`zeros` $zeros^)? (`scales2` $scales2^)? (`bias` $bias^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Qlc_RopeOp : Qlc_Op<"rope", [Pure]> {
   let summary = "Rotary position embedding (rotate-half convention)";
   let description = [{
@@ -120,6 +169,11 @@ def Qlc_AttentionOp : Qlc_Op<"attention",
     heads (grouped-query attention). Scores are scaled by `scale`, normally
     1/sqrt(head_dim). Which sequence each token belongs to is decided at run time.
 
+    `kv_dtype` is how the cache stores keys and values: "f32" (exact, the default),
+    "f16", or "int8": per token and KV head, 8-bit codes with an f16 scale and zero
+    computed from that head's min and max when the token is appended
+    (`qlc-quantize-kv`). Queries, scores and results stay f32.
+
     Example:
     ```mlir
     %o = qlc.attention %q, %k, %v, %pos {layer = 0 : i64, num_heads = 8 : i64,
@@ -131,7 +185,8 @@ def Qlc_AttentionOp : Qlc_Op<"attention",
                        Qlc_TokenIds:$positions,
                        I64Attr:$layer, I64Attr:$num_heads, I64Attr:$num_kv_heads,
                        I64Attr:$head_dim, F64Attr:$scale,
-                       OptionalAttr<I64Attr>:$sliding_window);
+                       OptionalAttr<I64Attr>:$sliding_window,
+                       DefaultValuedAttr<StrAttr, "\"f32\"">:$kv_dtype);
   let results = (outs Qlc_Activation:$result);
   let assemblyFormat =
       "$q `,` $k `,` $v `,` $positions attr-dict `:` functional-type(operands, results)";

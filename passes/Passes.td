@@ -20,4 +20,68 @@ def CastWeightsPass : Pass<"qlc-cast-weights", "mlir::ModuleOp"> {
   let dependentDialects = ["::qlc::QlcDialect"];
 }
 
+def QuantizeRtnPass : Pass<"qlc-quantize-rtn", "mlir::ModuleOp"> {
+  let summary = "Round-to-nearest integer quantization of the projections' weights";
+  let description = [{
+    Rewrites every `qlc.linear` into a `qlc.quantized_linear` of format "int": each
+    row of the weight is split in groups of `group-size` input features (the last group
+    may be shorter; 0 means one group per row) and rounded to `bits`-bit integers with
+    an f16 scale and, unless `symmetric`, a ui8 zero point per group, following
+    AutoGPTQ's conventions (the range always includes 0; symmetric zero is
+    2^(bits-1)). With a weight store attached (qlc compile) the packed tensors are
+    computed and added to it; the embedding and the logits projection are not touched.
+  }];
+  let options = [
+    Option<"bits", "bits", "int64_t", /*default=*/"4", "4 or 8">,
+    Option<"groupSize", "group-size", "int64_t", /*default=*/"128",
+           "Input features per group; 0: per channel">,
+    Option<"symmetric", "symmetric", "bool", /*default=*/"false",
+           "No zero points: zero is 2^(bits-1)">
+  ];
+  let dependentDialects = ["::qlc::QlcDialect"];
+}
+
+def QuantizeNf4Pass : Pass<"qlc-quantize-nf4", "mlir::ModuleOp"> {
+  let summary = "bitsandbytes NF4 quantization of the projections' weights";
+  let description = [{
+    Rewrites every `qlc.linear` into a `qlc.quantized_linear` of format "nf4", as
+    bitsandbytes' `quantize_4bit(quant_type="nf4")` stores it (QLoRA's 4-bit
+    NormalFloat): the weight flattened in blocks of `block-size` elements (the last
+    may be shorter), each element the nearest of the 16 NF4 values after division by
+    its block's absmax, two codes per byte, high nibble first. With `double-quant`
+    the f32 absmax are quantized again as QLoRA does (`compress_statistics=True`):
+    their mean is subtracted and they become codes of bitsandbytes' dynamic 8-bit map
+    with one f32 scale per 256 blocks; the mean is the op's `absmax_offset`. With a
+    weight store attached (qlc compile) the packed tensors, named
+    `<weight>.nf4b<block-size>[.dq].qweight/.absmax[/.absmax2]`, are computed bit for
+    bit as bitsandbytes 0.50 does on the CPU; the embedding and the logits projection
+    are not touched.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"64",
+           "Elements per absmax block: 32, 64, ..., 4096 as bitsandbytes allows">,
+    Option<"doubleQuant", "double-quant", "bool", /*default=*/"false",
+           "Quantize the absmax too (8-bit dynamic map, blocks of 256)">
+  ];
+  let dependentDialects = ["::qlc::QlcDialect"];
+}
+
+def QuantizeKvPass : Pass<"qlc-quantize-kv", "mlir::ModuleOp"> {
+  let summary = "Chooses how the KV cache stores keys and values (f16 or int8)";
+  let description = [{
+    Sets `kv_dtype` on every `qlc.attention` and records the choice in the module's
+    `qlc.kv_cache` attribute, the KV-cache plan: codegen checks that every attention
+    agrees with it and writes the row size to the manifest, by which the runtime
+    sizes the cache. "int8" quantizes online, per token and KV head: a head's values
+    of a token become uint8 codes with an f16 scale and zero taken from their min and
+    max when the token is appended; no calibration data is needed, and a prefill and
+    a token-by-token decode store the same codes. "f16" rounds to IEEE half; "f32"
+    keeps the exact cache.
+  }];
+  let options = [
+    Option<"dtype", "dtype", "std::string", /*default=*/"\"int8\"", "f32, f16 or int8">
+  ];
+  let dependentDialects = ["::qlc::QlcDialect"];
+}
+
 #endif // QLC_PASSES_TD

@@ -2,6 +2,8 @@
 //
 // Every pipeline qlc runs is assembled here and nowhere else.
 //
+#include "ir/QlcOps.h"
+#include "passes/Nf4.h"
 #include "passes/Passes.h"
 
 #include "mlir/Pass/PassRegistry.h"
@@ -11,6 +13,15 @@ namespace qlc {
 mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
                                          const CompilePipelineOptions &opts,
                                          std::string &error) {
+  if (!isKnownKvDtype(opts.kvCache)) {
+    error = "--kv-cache " + opts.kvCache + ": unknown (available: f32, f16, int8)";
+    return mlir::failure();
+  }
+  if (opts.kvCache != "f32") {
+    QuantizeKvPassOptions o;
+    o.dtype = opts.kvCache;
+    pm.addPass(createQuantizeKvPass(o));
+  }
   if (opts.quant == "none")
     return mlir::success();
   if (opts.quant == "f32" || opts.quant == "f16" || opts.quant == "bf16") {
@@ -19,14 +30,54 @@ mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
     pm.addPass(createCastWeightsPass(o));
     return mlir::success();
   }
-  error = "--quant " + opts.quant + " is not implemented yet (available: none, f32, f16, bf16)";
+  if (opts.quant.rfind("rtn-w", 0) == 0) {
+    std::string rest = opts.quant.substr(5);
+    QuantizeRtnPassOptions o;
+    o.symmetric = rest.size() > 4 && rest.compare(rest.size() - 4, 4, "-sym") == 0;
+    if (o.symmetric)
+      rest.resize(rest.size() - 4);
+    if (rest == "4" || rest == "8") {
+      o.bits = rest == "4" ? 4 : 8;
+      o.groupSize = opts.groupSize >= 0 ? opts.groupSize : (o.bits == 4 ? 128 : 0);
+      pm.addPass(createQuantizeRtnPass(o));
+      return mlir::success();
+    }
+  }
+  if (opts.quant == "nf4" || opts.quant == "nf4-dq") {
+    QuantizeNf4PassOptions o;
+    o.doubleQuant = opts.quant == "nf4-dq";
+    if (opts.groupSize > 0)
+      o.blockSize = opts.groupSize;
+    if (opts.groupSize == 0 || !isBnbBlockSize(o.blockSize)) {
+      error = "--group-size " + std::to_string(opts.groupSize) + ": " + opts.quant +
+              " takes a block size of 32, 64, 128, ..., 4096 (default 64)";
+      return mlir::failure();
+    }
+    pm.addPass(createQuantizeNf4Pass(o));
+    return mlir::success();
+  }
+  std::string list;
+  for (const auto &q : knownQuantSchemes())
+    list += (list.empty() ? "" : ", ") + q;
+  error = "--quant " + opts.quant + ": unknown or not implemented yet (available: " + list + ")";
   return mlir::failure();
+}
+
+const std::vector<std::string> &knownQuantSchemes() {
+  static const std::vector<std::string> s = {"none",   "f32",        "f16",   "bf16",
+                                             "rtn-w4", "rtn-w4-sym", "rtn-w8", "rtn-w8-sym",
+                                             "nf4",    "nf4-dq"};
+  return s;
 }
 
 namespace {
 struct QuantPipelineOptions : mlir::PassPipelineOptions<QuantPipelineOptions> {
   Option<std::string> quant{*this, "quant", llvm::cl::desc("Quantization scheme"),
                             llvm::cl::init("none")};
+  Option<int64_t> groupSize{*this, "group-size", llvm::cl::desc("Quantization group size"),
+                            llvm::cl::init(-1)};
+  Option<std::string> kvCache{*this, "kv-cache", llvm::cl::desc("KV cache dtype"),
+                              llvm::cl::init("f32")};
 };
 } // namespace
 
@@ -38,6 +89,8 @@ void registerQlcPassesAndPipelines() {
         std::string error;
         CompilePipelineOptions opts;
         opts.quant = o.quant;
+        opts.groupSize = o.groupSize;
+        opts.kvCache = o.kvCache;
         if (mlir::failed(buildCompilePipeline(pm, opts, error)))
           llvm::errs() << "qlc-compile-pipeline: " << error << "\n";
       });

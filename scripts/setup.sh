@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(cmake ninja-build g++ llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
-              libfmt-dev nlohmann-json3-dev libcli11-dev libgtest-dev libxxhash-dev)
+              libfmt-dev nlohmann-json3-dev libcli11-dev libgtest-dev libxxhash-dev
+              libpcre2-dev libutf8proc-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,9 +20,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PY=${PYTHON:-python3}
-if ! $PY -c "import numpy, pytest, safetensors" 2>/dev/null; then
-  echo "setup: installing Python packages (numpy, pytest, safetensors)"
-  $PY -m pip install -q --disable-pip-version-check numpy pytest safetensors
+if ! $PY -c "import numpy, pytest, safetensors, tokenizers, gguf, jinja2" 2>/dev/null; then
+  echo "setup: installing Python packages (numpy, pytest, safetensors, tokenizers, gguf, jinja2)"
+  $PY -m pip install -q --disable-pip-version-check numpy pytest safetensors tokenizers gguf jinja2
 fi
 
 BUILD_DIR=${QLC_BUILD_DIR:-build}

@@ -1,11 +1,13 @@
 //===- qlc.cpp - the qlc compiler driver: compile, import, inspect ---------===//
 #include "compiler/Artifact.h"
 #include "compiler/Compile.h"
+#include "compiler/DumpWeights.h"
 #include "passes/Passes.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
 
 using nlohmann::json;
@@ -65,6 +67,12 @@ int inspect(const std::string &path, bool asJson) {
     std::cout << fmt::format("exec       max_seq_len {}, max_tokens/step {}, scratch {}\n",
                              model.at("max_seq_len").get<int64_t>(), m.at("exec").at("max_tokens").get<int64_t>(),
                              humanBytes(m.at("exec").at("scratch_bytes").get<double>()));
+    const json &kv = m.at("exec").at("kv_cache");
+    std::string scales = kv.value("scales", "none");
+    std::cout << fmt::format("kv cache   {}{}, {} per position of a sequence\n",
+                             kv.at("dtype").get<std::string>(),
+                             scales == "none" ? "" : " (scales " + scales + ")",
+                             humanBytes(kv.value("bytes_per_position", 0.0)));
     std::map<std::string, const json *> weights;
     double total = 0;
     for (const json &w : m.at("weights")) {
@@ -96,14 +104,25 @@ int main(int argc, char **argv) {
   app.require_subcommand(1);
   qlc::CompileOptions co;
   auto *compile = app.add_subcommand("compile", "Compile a model folder into an artifact");
-  compile->add_option("source", co.source, "Hugging Face model folder (config.json + safetensors)")
+  compile
+      ->add_option("source", co.source,
+                   "Hugging Face model folder (config.json + safetensors) or .gguf file")
       ->required();
   compile->add_option("-o,--output", co.output, "Artifact to write")->required();
   compile->add_option("--target", co.target,
                       "x86-64, x86-64-v3, x86-64-v4, native (sm_80/86/89/90: not yet)")
       ->capture_default_str();
-  compile->add_option("--quant", co.quant, "none (source dtype), f32, f16, bf16")
+  compile->add_option("--quant", co.quant,
+                      "none (source dtype), f32, f16, bf16, rtn-w4, rtn-w8 (-sym: symmetric), "
+                      "nf4, nf4-dq (bitsandbytes NF4, -dq: double quantization)")
       ->capture_default_str();
+  compile->add_option("--kv-cache", co.kvCache,
+                      "KV cache storage: f32 (exact), f16, or int8 (per-token, per-head "
+                      "scale and zero)")
+      ->capture_default_str();
+  compile->add_option("--group-size", co.groupSize,
+                      "Quantization group size (default: 128 for 4 bits, per channel for 8; "
+                      "0: per channel)");
   compile->add_option("--max-seq-len", co.maxSeqLen,
                       "Default positions per sequence (0: min(max_position_embeddings, 4096))");
   compile->add_option("--max-tokens", co.maxTokens, "Tokens per forward step (prefill chunk)")
@@ -128,11 +147,37 @@ int main(int argc, char **argv) {
   ins->add_option("artifact", inspectPath, "Artifact file")->required();
   ins->add_flag("--json", inspectJson, "Print the manifest as JSON");
 
+  std::string dumpSrc, dumpOut, dumpQuant = "none";
+  std::vector<std::string> dumpNames;
+  bool dumpRaw = false;
+  int64_t dumpGroupSize = -1;
+  auto *dump = app.add_subcommand(
+      "dump-weights", "Debug: write imported tensors as float32 .npy (--quant: compiled ones)");
+  dump->add_option("source", dumpSrc, "Model folder or .gguf file")->required();
+  dump->add_option("--out", dumpOut, "Directory for <tensor>.npy files")->required();
+  dump->add_option("--tensor", dumpNames, "Only this tensor (repeatable)");
+  dump->add_flag("--raw", dumpRaw, "GGUF: every tensor under its GGUF name, only dequantized");
+  dump->add_option("--quant", dumpQuant,
+                   "Run the compile pipeline of this scheme first and write the tensors the "
+                   "compiled IR reads in their own dtype, plus module.mlir")
+      ->capture_default_str();
+  dump->add_option("--group-size", dumpGroupSize, "Quantization group size, as for compile");
+
+  std::string tokSrc;
+  auto *ggufTok = app.add_subcommand("gguf-tokenizer",
+                                     "Debug: print the tokenizer.json synthesized from a GGUF");
+  ggufTok->add_option("source", tokSrc, ".gguf file")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success))
+      return app.exit(e); // --help
+    // One line, like every other error (CLI11's own report spans two).
+    std::string msg = e.what();
+    std::replace(msg.begin(), msg.end(), '\n', ' ');
+    std::cerr << "qlc: error: " << msg << " (see --help)\n";
+    return 2;
   }
   if (*compile) {
     if (llvm::Error e = qlc::compileModel(co))
@@ -142,6 +187,19 @@ int main(int argc, char **argv) {
   if (*imp) {
     if (llvm::Error e = qlc::importAndPrint(importSrc, configOnly, importQuant))
       return report(std::move(e));
+    return 0;
+  }
+  if (*dump) {
+    if (llvm::Error e = qlc::dumpWeights(dumpSrc, dumpOut, dumpNames, dumpRaw, dumpQuant,
+                                             dumpGroupSize))
+      return report(std::move(e));
+    return 0;
+  }
+  if (*ggufTok) {
+    auto jsonOr = qlc::ggufTokenizerJson(tokSrc);
+    if (!jsonOr)
+      return report(jsonOr.takeError());
+    std::cout << *jsonOr << "\n";
     return 0;
   }
   return inspect(inspectPath, inspectJson);

@@ -31,10 +31,25 @@ int64_t width(Value v) { return cast<RankedTensorType>(v.getType()).getDimSize(1
 std::string dtypeOf(Type t) {
   if (t.isF16()) return "f16";
   if (t.isBF16()) return "bf16";
+  if (t.isUnsignedInteger(8)) return "u8";
+  if (t.isSignedInteger(8) || t.isSignlessInteger(8)) return "i8";
+  if (t.isInteger(32)) return "i32";
   return "f32";
 }
 std::string ctype(const std::string &dt) {
-  return dt == "f32" ? "float" : "qlc::" + dt;
+  if (dt == "f32") return "float";
+  if (dt == "u8") return "uint8_t";
+  if (dt == "i8") return "int8_t";
+  if (dt == "i32") return "int32_t";
+  return "qlc::" + dt;
+}
+/// The kernel's storage format for a kv_dtype and the bytes it gives a head of `hd`
+/// channels (qlc_x86_kv.h; the generated code static_asserts that they agree).
+std::string kvFormat(StringRef dtype) {
+  return dtype == "int8" ? "KvI8" : dtype == "f16" ? "KvF16" : "KvF32";
+}
+int64_t kvHeadBytes(StringRef dtype, int64_t hd) {
+  return dtype == "int8" ? 4 + (hd + 3) / 4 * 4 : dtype == "f16" ? 2 * hd : 4 * hd;
 }
 /// An exact float literal (hexadecimal, so no digits are lost).
 std::string flt(double v) { return fmt::format("{:a}f", static_cast<float>(v)); }
@@ -77,8 +92,10 @@ private:
 std::string X86Emitter::weightExpr(Value v) {
   auto w = v.getDefiningOp<WeightOp>();
   auto type = w.getType();
-  // 1-D weights (norm scales, biases) are stored in f32 for the kernels.
-  std::string dt = type.getRank() == 1 ? "f32" : dtypeOf(type.getElementType());
+  // 1-D float weights (norm scales, biases) are stored in f32 for the kernels.
+  std::string dt = dtypeOf(type.getElementType());
+  if (type.getRank() == 1 && isa<FloatType>(type.getElementType()))
+    dt = "f32";
   auto it = weightIndex.find(w.getOperation());
   int idx;
   if (it == weightIndex.end()) {
@@ -181,17 +198,66 @@ llvm::Error X86Emitter::emitOp(Operation *op) {
         call(o, fmt::format("linear<{}, {}, {}>", isa, width(o.getX()), width(o.getResult())),
              fmt::format("ctx, M, {}, {}, {}, {}", x, w, bias, y), weightName(o.getWeight()));
       })
+      .Case<QuantizedLinearOp>([&](QuantizedLinearOp o) {
+        if (o.getFormat() == "nf4") {
+          const bool dq = static_cast<bool>(o.getScales2());
+          std::string q = weightExpr(o.getQweight()), a = weightExpr(o.getScales());
+          std::string a2 = dq ? weightExpr(o.getScales2()) : "nullptr";
+          std::string bias = o.getBias() ? weightExpr(o.getBias()) : "nullptr";
+          std::string x = act(o.getX()), y = out(o.getResult());
+          call(o,
+               fmt::format("qlinear_nf4<{}, {}, {}, {}, {}>", isa, o.getInFeatures(),
+                           o.getOutFeatures(), o.getGroupSize(), dq ? "true" : "false"),
+               fmt::format("ctx, M, {}, {}, {}, {}, {}, {}, {}", x, q, a, a2,
+                           flt(o.getAbsmaxOffset().convertToDouble()), bias, y),
+               weightName(o.getQweight()));
+          return;
+        }
+        if (o.getFormat() != "int") {
+          error = "x86 codegen does not handle quantized format '" + o.getFormat().str() + "' yet";
+          return;
+        }
+        if (!cast<RankedTensorType>(o.getScales().getType()).getElementType().isF16()) {
+          error = "x86 int kernels take f16 scales";
+          return;
+        }
+        std::string q = weightExpr(o.getQweight()), sc = weightExpr(o.getScales());
+        std::string z = o.getZeros() ? weightExpr(o.getZeros()) : "nullptr";
+        std::string bias = o.getBias() ? weightExpr(o.getBias()) : "nullptr";
+        std::string x = act(o.getX()), y = out(o.getResult());
+        call(o,
+             fmt::format("qlinear_int<{}, {}, {}, {}, {}>", isa, o.getInFeatures(),
+                         o.getOutFeatures(), o.getBits(), o.getGroupSize()),
+             fmt::format("ctx, M, {}, {}, {}, {}, {}, {}", x, q, sc, z, bias, y),
+             weightName(o.getQweight()));
+      })
       .Case<RopeOp>([&](RopeOp o) {
         std::string t = invFreqTable(o), x = act(o.getX()), y = out(o.getResult());
         call(o, fmt::format("rope<{}, {}, {}>", isa, width(o.getX()), o.getHeadDim()),
              fmt::format("ctx, M, st->positions, {}, {}, {}", t, x, y));
       })
       .Case<AttentionOp>([&](AttentionOp o) {
+        const StringRef kvd = o.getKvDtype();
+        const int64_t row = o.getNumKvHeads() * kvHeadBytes(kvd, o.getHeadDim());
+        KvCacheLayout &kv = result.kvCache;
+        if (kv.rowBytes == 0) {
+          kv = {kvd.str(), row, 2 * numLayers * row};
+          tables += fmt::format(
+              "static_assert(qlc::x86::kv_position_bytes<qlc::x86::{}, {}, {}, {}>() == {},\n"
+              "              \"KV row size differs from the manifest's\");\n",
+              kvFormat(kvd), numLayers, o.getNumKvHeads(), o.getHeadDim(), kv.positionBytes);
+        } else if (kv.dtype != kvd || kv.rowBytes != row) {
+          error = fmt::format("qlc.attention of layer {} has a {} KV row of {} bytes, another "
+                              "layer {} of {}: the cache needs one row format",
+                              o.getLayer(), kvd.str(), row, kv.dtype, kv.rowBytes);
+          return;
+        }
         std::string q = act(o.getQ()), k = act(o.getK()), v = act(o.getV());
         std::string y = out(o.getResult());
         call(o,
-             fmt::format("attention<{}, {}, {}, {}, {}, {}>", isa, numLayers, o.getNumHeads(),
-                         o.getNumKvHeads(), o.getHeadDim(), o.getSlidingWindow().value_or(0)),
+             fmt::format("attention<{}, {}, {}, {}, {}, {}, qlc::x86::{}>", isa, numLayers,
+                         o.getNumHeads(), o.getNumKvHeads(), o.getHeadDim(),
+                         o.getSlidingWindow().value_or(0), kvFormat(kvd)),
              fmt::format("ctx, st, {}, {}, {}, {}, {}, {}", o.getLayer(),
                          flt(o.getScale().convertToDouble()), q, k, v, y));
       })
@@ -251,6 +317,12 @@ llvm::Expected<CodegenResult> X86Emitter::run(ModuleOp module) {
       return err("qlc.rope must take @forward's positions argument");
     if (llvm::Error e = emitOp(&op))
       return std::move(e);
+  }
+  if (auto plan = module->getAttrOfType<DictionaryAttr>("qlc.kv_cache")) {
+    auto dtype = dyn_cast_or_null<StringAttr>(plan.get("dtype"));
+    if (!dtype || (result.kvCache.rowBytes > 0 && dtype.getValue() != result.kvCache.dtype))
+      return err("the qlc.kv_cache plan's dtype differs from the attention ops' kv_dtype " +
+                 result.kvCache.dtype);
   }
   result.source = fmt::format(
       "// Generated by qlc {} for target {}. Do not edit.\n"

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace qlc::rt {
@@ -38,6 +39,11 @@ struct qlc_model {
   // From the manifest.
   int32_t vocab = 0, numLayers = 0, kvDim = 0;
   int64_t maxSeqLen = 0, maxTokens = 0, scratchBytes = 0;
+  int64_t kvPositionBytes = 0; // KV cache bytes per position of a slot (all layers, k and v)
+  // Text: the tokenizer.json inside the weights section (parsed at first use).
+  std::string_view tokenizerJson;
+  std::string chatTemplate, bosToken, eosToken;
+  std::shared_ptr<void> tokenizer; // qlc::tok::Tokenizer, type-erased
   ~qlc_model();
 };
 

@@ -112,16 +112,54 @@ qlc_status parseManifest(qlc_model &m, const qlc_artifact_footer &f, bool verify
     const json &exec = man.at("exec");
     m.maxTokens = exec.at("max_tokens").get<int64_t>();
     m.scratchBytes = exec.at("scratch_bytes").get<int64_t>();
+    // The row of a KV head per storage type (codegen/x86/kernels/qlc_x86_kv.h): the
+    // kernels index the cache by it, so a manifest that says otherwise is refused.
+    const json &kv = exec.at("kv_cache");
+    const std::string kvDtype = kv.at("dtype").get<std::string>();
+    const int64_t hd = model.at("head_dim").get<int32_t>();
+    const int64_t kvHeads = model.at("num_kv_heads").get<int32_t>();
+    if (hd <= 0 || kvHeads <= 0 || m.numLayers <= 0)
+      return fail(QLC_ERR_FORMAT, m.path + ": manifest has non-positive sizes");
+    const int64_t headBytes = kvDtype == "f32" ? 4 * hd : kvDtype == "f16" ? 2 * hd
+                              : kvDtype == "int8" ? 4 + (hd + 3) / 4 * 4 : -1;
+    if (headBytes < 0)
+      return fail(QLC_ERR_FORMAT, m.path + ": unknown KV cache dtype '" + kvDtype + "'");
+    int64_t rowBytes = 0;
+    if (__builtin_mul_overflow(kvHeads, headBytes, &rowBytes) ||
+        __builtin_mul_overflow(int64_t{2} * m.numLayers, rowBytes, &m.kvPositionBytes))
+      return fail(QLC_ERR_FORMAT, m.path + ": KV cache rows too large");
+    if (kv.contains("bytes_per_position") &&
+        kv.at("bytes_per_position").get<int64_t>() != m.kvPositionBytes)
+      return fail(QLC_ERR_FORMAT, m.path + ": KV cache bytes_per_position " +
+                                      kv.at("bytes_per_position").dump() + " differs from the " +
+                                      std::to_string(m.kvPositionBytes) + " of a " + kvDtype +
+                                      " cache of this model");
+    std::string tokenizerWeight;
+    if (man.contains("tokenizer")) {
+      const json &t = man.at("tokenizer");
+      tokenizerWeight = t.at("weight").get<std::string>();
+      m.chatTemplate = t.value("chat_template", "");
+      m.bosToken = t.value("bos_token", "");
+      m.eosToken = t.value("eos_token", "");
+    }
     for (const json &w : man.at("weights")) {
       uint64_t off = w.at("offset").get<uint64_t>(), bytes = w.at("bytes").get<uint64_t>();
       if (off > f.weights_size || bytes > f.weights_size - off)
         return fail(QLC_ERR_FORMAT, m.path + ": weight '" + w.at("name").get<std::string>() +
                                         "' lies outside the weights section");
-      m.weights.push_back(base + f.weights_offset + off);
+      const uint8_t *p = base + f.weights_offset + off;
+      if (w.at("name").get<std::string>() == tokenizerWeight) {
+        m.tokenizerJson = std::string_view(reinterpret_cast<const char *>(p), bytes);
+        continue; // not a kernel's weight
+      }
+      m.weights.push_back(p);
       m.weightBytes += static_cast<int64_t>(bytes);
     }
+    if (!tokenizerWeight.empty() && m.tokenizerJson.empty())
+      return fail(QLC_ERR_FORMAT, m.path + ": manifest names tokenizer weight '" +
+                                      tokenizerWeight + "' but the weight table lacks it");
     if (m.vocab <= 0 || m.numLayers <= 0 || m.kvDim <= 0 || m.maxSeqLen <= 0 ||
-        m.maxTokens <= 0 || m.scratchBytes < 0)
+        m.maxTokens <= 0 || m.scratchBytes < 0 || m.kvPositionBytes <= 0)
       return fail(QLC_ERR_FORMAT, m.path + ": manifest has non-positive sizes");
   } catch (const std::exception &e) {
     return fail(QLC_ERR_FORMAT, m.path + ": manifest is missing or has a bad field: " + e.what());

@@ -74,20 +74,17 @@ extern "C" qlc_status qlc_session_create(qlc_model *m, const qlc_session_options
   if (maxSeq > INT32_MAX)
     return fail(QLC_ERR_CAPACITY, "max_seq " + std::to_string(maxSeq) +
                                       " exceeds the 2147483647 positions a sequence can have");
-  size_t kvFloats = 0;
-  if (__builtin_mul_overflow(static_cast<size_t>(slots), static_cast<size_t>(m->numLayers) * 2,
-                             &kvFloats) ||
-      __builtin_mul_overflow(kvFloats, static_cast<size_t>(maxSeq), &kvFloats) ||
-      __builtin_mul_overflow(kvFloats, static_cast<size_t>(m->kvDim), &kvFloats) ||
-      kvFloats > SIZE_MAX / sizeof(float))
+  // Rows are f32, f16 or int8 with scales: the manifest gives the bytes per position.
+  size_t kvBytes = 0;
+  if (__builtin_mul_overflow(static_cast<size_t>(slots), static_cast<size_t>(maxSeq), &kvBytes) ||
+      __builtin_mul_overflow(kvBytes, static_cast<size_t>(m->kvPositionBytes), &kvBytes))
     return fail(QLC_ERR_CAPACITY, "max_seq " + std::to_string(maxSeq) + " with " +
                                       std::to_string(slots) +
                                       " slots needs a KV cache larger than memory; lower "
                                       "max_seq or n_slots");
-  if (!s->kv.allocate(kvFloats * sizeof(float)) ||
-      !s->scratch.allocate(static_cast<size_t>(m->scratchBytes)))
+  if (!s->kv.allocate(kvBytes) || !s->scratch.allocate(static_cast<size_t>(m->scratchBytes)))
     return fail(QLC_ERR_OUT_OF_MEMORY,
-                "cannot allocate the KV cache (" + std::to_string(kvFloats * 4) +
+                "cannot allocate the KV cache (" + std::to_string(kvBytes) +
                     " bytes) and scratch; lower max_seq or n_slots");
   try {
     s->pool = std::make_unique<qlc::rt::ThreadPool>(std::max(threads, 1));
@@ -96,7 +93,7 @@ extern "C" qlc_status qlc_session_create(qlc_model *m, const qlc_session_options
   }
   s->ctx.weights = m->weights.data();
   s->ctx.scratch = s->scratch.data;
-  s->ctx.kv = reinterpret_cast<float *>(s->kv.data);
+  s->ctx.kv = s->kv.data;
   s->ctx.max_seq = maxSeq;
   s->ctx.n_slots = slots;
   s->ctx.pool = s->pool.get();
@@ -119,6 +116,8 @@ extern "C" int64_t qlc_session_position(const qlc_session *s, int32_t slot) {
     return -1;
   return s->pos[slot];
 }
+
+extern "C" int64_t qlc_session_max_seq(const qlc_session *s) { return s ? s->maxSeq : 0; }
 
 extern "C" int64_t qlc_session_bytes(const qlc_session *s) {
   return s ? static_cast<int64_t>(s->kv.size + s->scratch.size) : 0;

@@ -64,6 +64,55 @@ template <class Isa, class WT> void linearSuite() {
     }
 }
 
+/// Quantized projection against dequantize-then-float64-matmul on random integers,
+/// scales and zero points (groups that do not divide K included).
+template <class Isa, int K, int N, int BITS, int G>
+void checkQLinear(int64_t M, bool sym, bool bias, int threads) {
+  constexpr int64_t GROUPS = (K + G - 1) / G, ROW = (static_cast<int64_t>(K) * BITS + 7) / 8;
+  std::mt19937 rng(K * 31 + N + BITS + G);
+  std::vector<uint8_t> q(N * ROW), z(N * GROUPS);
+  for (auto &b : q)
+    b = static_cast<uint8_t>(rng() & 0xff);
+  for (auto &b : z)
+    b = static_cast<uint8_t>(rng() % (1 << BITS));
+  auto sc = randomStored<qlc::f16>(N * GROUPS, 77);
+  auto x = randomFloats(M * K, 5 + M);
+  auto b = randomFloats(N, 6);
+  std::vector<float> y(M * N, kNaN);
+  Ctx ctx(threads);
+  x86::qlinear_int<Isa, K, N, BITS, G>(&ctx.c, M, x.data(), q.data(), sc.data.data(),
+                                       sym ? nullptr : z.data(), bias ? b.data() : nullptr,
+                                       y.data());
+  std::vector<double> ref(M * N);
+  for (int64_t m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double s = bias ? b[n] : 0.0;
+      for (int k = 0; k < K; ++k) {
+        int qi = BITS == 8 ? q[n * ROW + k] : (q[n * ROW + k / 2] >> (4 * (k % 2))) & 0xF;
+        int zero = sym ? (1 << (BITS - 1)) : z[n * GROUPS + k / G];
+        double w = (qi - zero) * static_cast<double>(sc.wide[n * GROUPS + k / G]);
+        s += w * x[m * K + k];
+      }
+      ref[m * N + n] = s;
+    }
+  EXPECT_LT(relErr(y, ref), 2e-6) << "qlinear_int<" << Isa::name << ", K=" << K << ", N=" << N
+                                  << ", bits=" << BITS << ", g=" << G << "> M=" << M
+                                  << " sym=" << sym << " threads=" << threads;
+}
+
+template <class Isa> void qlinearSuite() {
+  for (int threads : {1, 2})
+    for (int64_t M : {1, 3, 17})
+      for (bool sym : {false, true}) {
+        checkQLinear<Isa, 172, 37, 4, 32>(M, sym, true, threads);  // 172 = 5*32 + 12
+        checkQLinear<Isa, 576, 65, 4, 128>(M, sym, false, threads); // 576 = 4*128 + 64
+        checkQLinear<Isa, 64, 9, 4, 64>(M, sym, false, threads);
+        checkQLinear<Isa, 101, 13, 4, 101>(M, sym, true, threads);   // odd K, per channel
+        checkQLinear<Isa, 172, 37, 8, 32>(M, sym, false, threads);
+        checkQLinear<Isa, 99, 21, 8, 99>(M, sym, true, threads);
+      }
+}
+
 template <class Isa, int D> void checkRmsNorm(int64_t M) {
   auto x = randomFloats(M * D, 3 + D, -3.0f, 3.0f);
   auto w = randomFloats(D, 5);
@@ -210,6 +259,7 @@ template <class Isa, int H, int KVH, int HD, int WINDOW> void checkAttention(int
 }
 
 template <class Isa> void allKernels() {
+  qlinearSuite<Isa>();
   linearSuite<Isa, float>();
   linearSuite<Isa, qlc::bf16>();
   linearSuite<Isa, qlc::f16>();

@@ -47,6 +47,25 @@ inline float to_f32(f16 v) {
   std::memcpy(&f, &u, 4);
   return f;
 }
+/// f32 to IEEE half, rounding to nearest even (overflow to infinity, NaN kept quiet).
+inline f16 to_f16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000u, a = x & 0x7fffffffu;
+  if (a >= 0x7f800000u)
+    return {static_cast<uint16_t>(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u : 0u))};
+  if (a >= 0x477ff000u) // rounds to 65520 or more
+    return {static_cast<uint16_t>(sign | 0x7c00u)};
+  if (a < 0x38800000u) { // a subnormal half: units of 2^-24, rounded to even
+    float m;
+    std::memcpy(&m, &a, 4);
+    return {static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(m * 16777216.0f)))};
+  }
+  uint32_t h = ((a >> 23) - 112) << 10 | (a & 0x7fffffu) >> 13;
+  const uint32_t rest = a & 0x1fffu;
+  h += rest > 0x1000u || (rest == 0x1000u && (h & 1u));
+  return {static_cast<uint16_t>(sign | h)};
+}
 
 namespace x86 {
 
@@ -64,6 +83,10 @@ struct Generic {
   static V add(V a, V b) { return a + b; }
   static V mul(V a, V b) { return a * b; }
   static float hsum(V v) { return v; }
+  static float widen(f16 h) { return to_f32(h); }
+  static V load_u8(const uint8_t *p) { return static_cast<float>(*p); }
+  // One element at an even nibble index (low nibble); u4 loads need W even otherwise.
+  static V load_u4(const uint8_t *p) { return static_cast<float>(*p & 0xF); }
 };
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -91,6 +114,21 @@ struct Avx2 {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
+  /// One half widened to float.
+  static float widen(f16 h) { return _cvtsh_ss(h.bits); }
+  /// 8 unsigned bytes widened to float.
+  static V load_u8(const uint8_t *p) {
+    return _mm256_cvtepi32_ps(
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p))));
+  }
+  /// 8 unsigned nibbles from 4 bytes, low nibble first, widened to float.
+  static V load_u4(const uint8_t *p) {
+    uint32_t word;
+    std::memcpy(&word, p, 4);
+    const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+    __m256i v = _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(word)), shifts);
+    return _mm256_cvtepi32_ps(_mm256_and_si256(v, _mm256_set1_epi32(0xF)));
+  }
 };
 #endif
 
@@ -114,6 +152,24 @@ struct Avx512 {
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static float hsum(V v) { return _mm512_reduce_add_ps(v); }
+  using Narrow = Avx2; // finishes rows whose length is not a multiple of 16
+  static float widen(f16 h) { return _cvtsh_ss(h.bits); }
+  static V load_u8(const uint8_t *p) {
+    return _mm512_cvtepi32_ps(
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p))));
+  }
+  /// 16 unsigned nibbles from 8 bytes, low nibble first.
+  static V load_u4(const uint8_t *p) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    const __m512i shifts = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20,
+                                             24, 28);
+    const __m512i halves = _mm512_inserti64x4(
+        _mm512_set1_epi32(static_cast<int>(word & 0xffffffffu)),
+        _mm256_set1_epi32(static_cast<int>(word >> 32)), 1);
+    __m512i v = _mm512_srlv_epi32(halves, shifts);
+    return _mm512_cvtepi32_ps(_mm512_and_si512(v, _mm512_set1_epi32(0xF)));
+  }
 };
 #endif
 

@@ -5,6 +5,8 @@
 #include "qlc_x86_attention.h"
 #include "qlc_x86_elementwise.h"
 #include "qlc_x86_linear.h"
+#include "qlc_x86_nf4.h"
+#include "qlc_x86_qlinear.h"
 
 namespace qlc {
 namespace x86 {

@@ -23,7 +23,8 @@ typedef void (*qlc_parallel_for_fn)(void *pool, int64_t n, int64_t grain, qlc_ta
 typedef struct qlc_exec_ctx {
   const void *const *weights; /* one pointer per entry of the manifest's weight table */
   uint8_t *scratch;           /* activation arena of manifest exec.scratch_bytes, 64-aligned */
-  float *kv;                  /* KV cache: [slot][layer][k|v][max_seq][kv_dim] */
+  void *kv;                   /* KV cache, 64-aligned: [slot][layer][k|v][max_seq][row]; a
+                                 row's bytes and encoding: manifest exec.kv_cache */
   int64_t max_seq;            /* positions per sequence slot */
   int64_t n_slots;            /* sequence slots */
   void *pool;

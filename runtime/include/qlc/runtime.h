@@ -54,6 +54,8 @@ void qlc_session_free(qlc_session *s);
 qlc_status qlc_session_reset(qlc_session *s, int32_t slot);
 /* Number of tokens held for the sequence in `slot`. */
 int64_t qlc_session_position(const qlc_session *s, int32_t slot);
+/* Positions each sequence of the session can hold. */
+int64_t qlc_session_max_seq(const qlc_session *s);
 /* Bytes the session allocated: KV cache plus activation scratch. */
 int64_t qlc_session_bytes(const qlc_session *s);
 
@@ -68,6 +70,29 @@ qlc_status qlc_decode(qlc_session *s, int64_t n, const int32_t *slots,
 
 /* Index of the largest logit (ties: the lowest index). */
 int32_t qlc_argmax(const float *logits, int32_t vocab);
+
+/* Text. An artifact compiled from a model with a tokenizer carries it. */
+int qlc_model_has_tokenizer(const qlc_model *m);
+/* The model's chat template (Jinja text) and the texts of its bos/eos tokens; "" when
+ * absent. Valid until qlc_model_free. */
+const char *qlc_model_chat_template(const qlc_model *m);
+const char *qlc_model_bos_token(const qlc_model *m);
+const char *qlc_model_eos_token(const qlc_model *m);
+/* Encodes `len` bytes of UTF-8 text (invalid bytes are replaced by U+FFFD first). With
+ * add_special, the tokenizer's post-processor adds its tokens (e.g. BOS). Writes at most
+ * `cap` ids to `out` and the count to *n_out; QLC_ERR_CAPACITY when cap is too small
+ * (*n_out then says how many are needed). */
+qlc_status qlc_tokenize(qlc_model *m, const char *text, int64_t len, int add_special,
+                        int32_t *out, int64_t cap, int64_t *n_out);
+
+/* Streaming detokenizer: each push returns the text completed so far, never splitting a
+ * UTF-8 character across calls. */
+typedef struct qlc_detokenizer qlc_detokenizer;
+qlc_status qlc_detokenizer_create(qlc_model *m, int skip_special, qlc_detokenizer **out);
+void qlc_detokenizer_free(qlc_detokenizer *d);
+/* Returns a NUL-terminated string valid until the next call on `d`. */
+const char *qlc_detokenizer_push(qlc_detokenizer *d, int32_t token);
+const char *qlc_detokenizer_flush(qlc_detokenizer *d);
 
 /* Sampling. temperature 0 is greedy. Filters apply in this order: repetition penalty
  * (over the last `penalty_last_n` tokens given to qlc_sampler_accept), temperature,

@@ -18,10 +18,10 @@ func.func @weight_dynamic() {
 
 // -----
 
-// Tests that integer weights are rejected by the type constraint.
+// Tests that weights of other element types are rejected by the type constraint.
 func.func @weight_int() {
-  // expected-error @+1 {{must be ranked tensor of 32-bit float or 16-bit float or bfloat16 type values}}
-  %w = qlc.weight "w" : tensor<4x4xi8>
+  // expected-error @+1 {{must be ranked tensor of 32-bit float or 16-bit float or bfloat16 type or 8-bit unsigned integer or 8-bit signless integer or 32-bit signless integer values}}
+  %w = qlc.weight "w" : tensor<4x4xi1>
   return
 }
 
@@ -170,6 +170,15 @@ func.func @attention_window(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %p: tens
 
 // -----
 
+// Tests that the KV cache dtype must be one the kernels store.
+func.func @attention_kv_dtype(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{unknown kv_dtype 'int4' (expected f32, f16 or int8)}}
+  %a = qlc.attention %q, %k, %k, %p {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64, scale = 0.35 : f64, kv_dtype = "int4"} : (tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
 // Tests that silu_mul's operands must agree.
 func.func @silu_mul(%g: tensor<?x64xf32>, %u: tensor<?x32xf32>) {
   // expected-error @+1 {{gate, up and result must have the same type}}
@@ -213,5 +222,60 @@ func.func @embedding(%ids: tensor<?xi32>) {
   %t = qlc.weight "emb" : tensor<512x64xf32>
   // expected-error @+1 {{result width 32 differs from table width 64}}
   %h = qlc.embedding %ids, %t : (tensor<?xi32>, tensor<512x64xf32>) -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// Tests that an asymmetric int scheme needs zero points.
+func.func @qlinear_zeros(%x: tensor<?x64xf32>) {
+  %q = qlc.weight "q" : tensor<8x32xui8>
+  %s = qlc.weight "s" : tensor<8x2xf16>
+  // expected-error @+1 {{an asymmetric scheme needs zeros}}
+  %y = qlc.quantized_linear %x, %q, %s {format = "int", bits = 4 : i64, group_size = 32 : i64, in_features = 64 : i64, out_features = 8 : i64} : (tensor<?x64xf32>, tensor<8x32xui8>, tensor<8x2xf16>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// Tests that the packed weight's shape follows bits and in_features.
+func.func @qlinear_shape(%x: tensor<?x64xf32>) {
+  %q = qlc.weight "q" : tensor<8x64xui8>
+  %s = qlc.weight "s" : tensor<8x2xf16>
+  // expected-error @+1 {{qweight must be [8, 32]}}
+  %y = qlc.quantized_linear %x, %q, %s {format = "int", bits = 4 : i64, group_size = 32 : i64, in_features = 64 : i64, out_features = 8 : i64, symmetric = true} : (tensor<?x64xf32>, tensor<8x64xui8>, tensor<8x2xf16>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// Tests that the scales follow the number of groups (a shorter last group counts).
+func.func @qlinear_groups(%x: tensor<?x72xf32>) {
+  %q = qlc.weight "q" : tensor<8x36xui8>
+  %s = qlc.weight "s" : tensor<8x2xf16>
+  // expected-error @+1 {{scales must be float [8, 3]}}
+  %y = qlc.quantized_linear %x, %q, %s {format = "int", bits = 4 : i64, group_size = 32 : i64, in_features = 72 : i64, out_features = 8 : i64, symmetric = true} : (tensor<?x72xf32>, tensor<8x36xui8>, tensor<8x2xf16>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// Tests that unknown formats and bit widths are refused.
+func.func @qlinear_format(%x: tensor<?x64xf32>) {
+  %q = qlc.weight "q" : tensor<8x32xui8>
+  %s = qlc.weight "s" : tensor<8x2xf16>
+  // expected-error @+1 {{unknown format 'fp4' (expected int or nf4)}}
+  %y = qlc.quantized_linear %x, %q, %s {format = "fp4", bits = 4 : i64, group_size = 32 : i64, in_features = 64 : i64, out_features = 8 : i64} : (tensor<?x64xf32>, tensor<8x32xui8>, tensor<8x2xf16>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// Tests that nf4 blocks cover the flattened weight.
+func.func @nf4_blocks(%x: tensor<?x64xf32>) {
+  %q = qlc.weight "q" : tensor<256xui8>
+  %s = qlc.weight "s" : tensor<4xf32>
+  // expected-error @+1 {{nf4 scales must be [8]}}
+  %y = qlc.quantized_linear %x, %q, %s {format = "nf4", bits = 4 : i64, group_size = 64 : i64, in_features = 64 : i64, out_features = 8 : i64} : (tensor<?x64xf32>, tensor<256xui8>, tensor<4xf32>) -> tensor<?x8xf32>
   return
 }

@@ -1,0 +1,124 @@
+//===- QuantUtil.cpp - integer quantization of weight rows -----------------===//
+#include "passes/QuantUtil.h"
+
+#include "ir/Float16.h"
+#include "ir/WeightProvider.h"
+
+#include "mlir/IR/Builders.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+using namespace mlir;
+
+namespace qlc {
+
+int64_t effectiveGroupSize(const IntQuantParams &p, int64_t k) {
+  return p.groupSize <= 0 || p.groupSize > k ? k : p.groupSize;
+}
+
+void groupScaleZero(const float *w, int64_t len, const IntQuantParams &p, float &scale,
+                    int zero[1]) {
+  const int maxq = (1 << p.bits) - 1;
+  float lo = 0.0f, hi = 0.0f; // AutoGPTQ clamps the range to include 0
+  for (int64_t i = 0; i < len; ++i) {
+    lo = std::min(lo, w[i]);
+    hi = std::max(hi, w[i]);
+  }
+  if (p.symmetric) {
+    float m = std::max(std::fabs(lo), hi);
+    lo = -m;
+    hi = m;
+  }
+  if (lo == 0.0f && hi == 0.0f) {
+    lo = -1.0f;
+    hi = 1.0f;
+  }
+  scale = halfToFloat(floatToHalf((hi - lo) / static_cast<float>(maxq)));
+  if (scale == 0.0f) // the range underflowed f16
+    scale = halfToFloat(1); // smallest positive half
+  if (p.symmetric)
+    zero[0] = (maxq + 1) / 2;
+  else
+    zero[0] = static_cast<int>(std::clamp(std::nearbyint(-lo / scale), 0.0f,
+                                          static_cast<float>(maxq)));
+}
+
+IntQuantized quantizeRtn(const std::vector<float> &w, int64_t n, int64_t k,
+                         const IntQuantParams &p) {
+  IntQuantized q;
+  q.n = n;
+  q.k = k;
+  q.groupSize = effectiveGroupSize(p, k);
+  q.groups = (k + q.groupSize - 1) / q.groupSize;
+  q.rowBytes = (k * p.bits + 7) / 8;
+  q.qweight.assign(static_cast<size_t>(n * q.rowBytes), 0);
+  q.scales.resize(static_cast<size_t>(n * q.groups));
+  if (!p.symmetric)
+    q.zeros.resize(static_cast<size_t>(n * q.groups));
+  const int maxq = (1 << p.bits) - 1;
+  for (int64_t r = 0; r < n; ++r) {
+    const float *row = w.data() + r * k;
+    uint8_t *out = q.qweight.data() + r * q.rowBytes;
+    for (int64_t g = 0; g < q.groups; ++g) {
+      const int64_t b = g * q.groupSize, len = std::min(q.groupSize, k - b);
+      float scale;
+      int zero[1];
+      groupScaleZero(row + b, len, p, scale, zero);
+      q.scales[r * q.groups + g] = floatToHalf(scale);
+      if (!p.symmetric)
+        q.zeros[r * q.groups + g] = static_cast<uint8_t>(zero[0]);
+      for (int64_t i = b; i < b + len; ++i) {
+        float v = std::nearbyint(row[i] / scale) + static_cast<float>(zero[0]);
+        auto qi = static_cast<uint8_t>(std::clamp(v, 0.0f, static_cast<float>(maxq)));
+        if (p.bits == 8)
+          out[i] = qi;
+        else
+          out[i / 2] |= static_cast<uint8_t>(qi << (4 * (i % 2)));
+      }
+    }
+  }
+  return q;
+}
+
+void replaceWithQuantizedLinear(LinearOp op, const IntQuantParams &p, const std::string &prefix,
+                                const IntQuantized *data) {
+  OpBuilder b(op);
+  auto wType = cast<RankedTensorType>(op.getWeight().getType());
+  const int64_t n = wType.getDimSize(0), k = wType.getDimSize(1);
+  const int64_t gs = effectiveGroupSize(p, k), groups = (k + gs - 1) / gs,
+                rowBytes = (k * p.bits + 7) / 8;
+  auto u8 = b.getIntegerType(8, /*isSigned=*/false);
+  Location loc = op.getLoc();
+  auto mk = [&](const std::string &suffix, ArrayRef<int64_t> shape, Type elt) -> Value {
+    return b.create<WeightOp>(loc, RankedTensorType::get(shape, elt),
+                              b.getStringAttr(prefix + suffix));
+  };
+  Value qw = mk(".qweight", {n, rowBytes}, u8);
+  Value sc = mk(".scales", {n, groups}, b.getF16Type());
+  Value zp = p.symmetric ? Value() : mk(".zeros", {n, groups}, u8);
+  std::string source = op.getWeight().getDefiningOp<WeightOp>().getTensorName().str();
+  auto q = b.create<QuantizedLinearOp>(
+      loc, op.getType(), op.getX(), qw, sc, zp, /*scales2=*/Value(), op.getBias(),
+      b.getStringAttr("int"), b.getI64IntegerAttr(p.bits), b.getI64IntegerAttr(gs),
+      b.getI64IntegerAttr(k), b.getI64IntegerAttr(n), b.getBoolAttr(p.symmetric),
+      b.getF64FloatAttr(0.0), b.getStringAttr(source));
+  if (data != nullptr) {
+    if (WeightProvider *wp = getWeightProvider(op.getContext())) {
+      wp->add(prefix + ".qweight", "u8", {n, rowBytes}, data->qweight);
+      std::vector<uint8_t> s(data->scales.size() * 2);
+      std::memcpy(s.data(), data->scales.data(), s.size());
+      wp->add(prefix + ".scales", "f16", {n, groups}, std::move(s));
+      if (!p.symmetric)
+        wp->add(prefix + ".zeros", "u8", {n, groups}, data->zeros);
+    }
+  }
+  Operation *oldWeight = op.getWeight().getDefiningOp();
+  op.replaceAllUsesWith(q.getResult());
+  op.erase();
+  if (oldWeight->use_empty())
+    oldWeight->erase();
+}
+
+} // namespace qlc
