@@ -215,7 +215,9 @@ extern "C" qlc_status qlc_model_load(const char *path, const qlc_load_options *o
   bool verify = opts == nullptr || opts->verify_weights != 0;
   if (qlc_status s = parseManifest(*m, f, verify))
     return s;
-  m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  // dlopen searches the library path for a name without a slash; this one is a file.
+  const std::string dlPath = std::strchr(path, '/') ? std::string(path) : "./" + std::string(path);
+  m->dl = dlopen(dlPath.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (m->dl == nullptr)
     return fail(QLC_ERR_FORMAT, std::string(path) + ": cannot load its code: " + dlerror());
   auto abi = reinterpret_cast<qlc_artifact_abi_version_fn>(dlsym(m->dl, QLC_ARTIFACT_ABI_SYMBOL));

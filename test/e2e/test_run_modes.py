@@ -54,3 +54,16 @@ def test_sampling_is_seeded_and_in_range(artifact_cache):
     assert all(0 <= int(t) < 512 for t in a + c)
     p = run("qlc-run", art, "--tokens", "1", "-n", "3", "--top-p", "0")
     assert p.returncode == 2 and "--top-p" in p.stderr
+
+
+def test_artifact_named_without_a_directory(artifact_cache, tmp_path):
+    """A bare file name is the file in the current directory, not a library-path search."""
+    import shutil
+    import subprocess
+    from conftest import tool
+    shutil.copy(artifact_cache(DEMO_MODEL), tmp_path / "model.so")
+    from pathlib import Path
+    p = subprocess.run([str(Path(tool("qlc-run")).resolve()), "model.so", "--tokens", "1 403", "-n", "3"],
+                       cwd=tmp_path, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert len(p.stdout.split()) >= 1
