@@ -14,9 +14,9 @@
 //   3. prefill = decode: writing the same tokens one step each gives the same cache
 //      bytes and the same outputs (the quantization is per token, never per chunk).
 //
+#include "KernelTestCtx.h"
 #include "KernelTestUtil.h"
 #include "qlc_x86_kernels.h"
-#include "ThreadPool.h"
 
 #include <gtest/gtest.h>
 #include <immintrin.h>
@@ -28,18 +28,6 @@ using namespace qlc;
 using namespace qlc::test;
 
 namespace {
-
-struct Ctx {
-  explicit Ctx(int threads) {
-    if (threads > 1) {
-      pool = std::make_unique<rt::ThreadPool>(threads);
-      c.pool = pool.get();
-      c.parallel_for = &rt::ThreadPool::parallelForC;
-    }
-  }
-  std::unique_ptr<rt::ThreadPool> pool;
-  qlc_exec_ctx c{};
-};
 
 float f32At(const uint8_t *p) {
   float f;

@@ -5,8 +5,8 @@
 // this machine runs, serial and threaded; and the kernel's dequantization against the
 // quantizer's (passes/Nf4.cpp, compiled in), bit for bit.
 //
+#include "KernelTestCtx.h"
 #include "KernelTestUtil.h"
-#include "ThreadPool.h"
 #include "passes/Nf4.h"
 #include "qlc_x86_kernels.h"
 
@@ -19,18 +19,6 @@ using namespace qlc;
 using namespace qlc::test;
 
 namespace {
-
-struct Ctx {
-  explicit Ctx(int threads) {
-    if (threads > 1) {
-      pool = std::make_unique<rt::ThreadPool>(threads);
-      c.pool = pool.get();
-      c.parallel_for = &rt::ThreadPool::parallelForC;
-    }
-  }
-  std::unique_ptr<rt::ThreadPool> pool;
-  qlc_exec_ctx c{};
-};
 
 /// Random NF4 data for a weight of n*k elements: every byte and absmax code random.
 struct RandomNf4 {

@@ -4,9 +4,9 @@
 // width or tile), with output buffers poisoned with NaN beforehand, for every ISA this
 // machine can run, single-threaded and on the runtime's thread pool.
 //
+#include "KernelTestCtx.h"
 #include "KernelTestUtil.h"
 #include "qlc_x86_kernels.h"
-#include "ThreadPool.h"
 
 #include <gtest/gtest.h>
 
@@ -19,19 +19,6 @@ using namespace qlc::test;
 namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-/// A context with no weights or KV cache; `pool` may be null (serial).
-struct Ctx {
-  explicit Ctx(int threads) {
-    if (threads > 1) {
-      pool = std::make_unique<rt::ThreadPool>(threads);
-      c.pool = pool.get();
-      c.parallel_for = &rt::ThreadPool::parallelForC;
-    }
-  }
-  std::unique_ptr<rt::ThreadPool> pool;
-  qlc_exec_ctx c{};
-};
 
 template <class Isa, int K, int N, class WT> void checkLinear(int64_t M, bool bias, int threads) {
   auto x = randomFloats(M * K, 1 + M + K);

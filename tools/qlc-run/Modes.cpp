@@ -30,21 +30,12 @@ int dumpLogits(const Options &o, Handles &h, const std::vector<int32_t> &ids) {
 }
 
 int generate(const Options &o, Handles &h, const std::vector<int32_t> &ids) {
-  const int32_t vocab = qlc_model_vocab_size(h.model);
-  std::vector<float> logits(vocab);
-  if (qlc_status s = qlc_prefill(h.session, 0, ids.data(), static_cast<int64_t>(ids.size()), 0,
-                                 logits.data()))
-    return failStatus(s, "prefill");
-  qlc_sampler *sampler = nullptr;
-  if (qlc_status s = qlc_sampler_create(&o.sampling, vocab, &sampler))
-    return failStatus(s, "sampling options");
-  std::unique_ptr<qlc_sampler, decltype(&qlc_sampler_free)> guard(sampler, qlc_sampler_free);
-  for (int32_t t : ids)
-    qlc_sampler_accept(sampler, t);
-  std::vector<int64_t> eos;
-  auto man = nlohmann::json::parse(qlc_model_manifest(h.model));
-  for (const auto &e : man["model"].value("eos_token_ids", nlohmann::json::array()))
-    eos.push_back(e.get<int64_t>());
+  std::vector<float> logits;
+  SamplerPtr guard(nullptr, qlc_sampler_free);
+  if (int rc = startGeneration(o, h, ids, logits, guard))
+    return rc;
+  qlc_sampler *sampler = guard.get();
+  const std::vector<int64_t> eos = eosIds(h);
   int32_t slot = 0;
   for (int i = 0; i < o.n; ++i) {
     int32_t next = qlc_sampler_sample(sampler, logits.data());

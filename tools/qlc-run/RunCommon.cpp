@@ -1,6 +1,8 @@
 //===- RunCommon.cpp - shared pieces of qlc-run's modes --------------------===//
 #include "RunCommon.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -69,6 +71,30 @@ bool writeNpy(const std::string &path, const std::vector<float> &data, int64_t r
 
 double seconds(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int startGeneration(const Options &o, Handles &h, const std::vector<int32_t> &ids,
+                    std::vector<float> &logits, SamplerPtr &sampler) {
+  const int32_t vocab = qlc_model_vocab_size(h.model);
+  logits.assign(vocab, 0.0f);
+  if (qlc_status s = qlc_prefill(h.session, 0, ids.data(), static_cast<int64_t>(ids.size()), 0,
+                                 logits.data()))
+    return failStatus(s, "prefill");
+  qlc_sampler *raw = nullptr;
+  if (qlc_status s = qlc_sampler_create(&o.sampling, vocab, &raw))
+    return failStatus(s, "sampling options");
+  sampler.reset(raw);
+  for (int32_t t : ids)
+    qlc_sampler_accept(raw, t);
+  return 0;
+}
+
+std::vector<int64_t> eosIds(const Handles &h) {
+  std::vector<int64_t> eos;
+  auto man = nlohmann::json::parse(qlc_model_manifest(h.model));
+  for (const auto &e : man["model"].value("eos_token_ids", nlohmann::json::array()))
+    eos.push_back(e.get<int64_t>());
+  return eos;
 }
 
 } // namespace qlcrun

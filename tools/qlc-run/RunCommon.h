@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,16 @@ struct Handles {
     qlc_model_free(model);
   }
 };
+
+using SamplerPtr = std::unique_ptr<qlc_sampler, decltype(&qlc_sampler_free)>;
+
+/// Prefills `ids` into slot 0 (logits of the last one into `logits`) and makes the
+/// sampler of the options, primed with `ids` for the repetition penalty. Returns 0, or
+/// the exit code after reporting the failure.
+int startGeneration(const Options &o, Handles &h, const std::vector<int32_t> &ids,
+                    std::vector<float> &logits, SamplerPtr &sampler);
+/// The model's end-of-sequence token ids, from the manifest.
+std::vector<int64_t> eosIds(const Handles &h);
 
 int dumpLogits(const Options &o, Handles &h, const std::vector<int32_t> &ids);
 int generate(const Options &o, Handles &h, const std::vector<int32_t> &ids);

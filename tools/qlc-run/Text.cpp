@@ -35,14 +35,6 @@ bool tokenize(Handles &h, const std::string &what, const std::string &text, bool
   return true;
 }
 
-std::vector<int64_t> eosIds(Handles &h) {
-  std::vector<int64_t> eos;
-  auto man = nlohmann::json::parse(qlc_model_manifest(h.model));
-  for (const auto &e : man["model"].value("eos_token_ids", nlohmann::json::array()))
-    eos.push_back(e.get<int64_t>());
-  return eos;
-}
-
 /// Samples up to `limit` tokens after the logits in `logits`, streaming their text to
 /// stdout; stops at an end-of-sequence token. Returns the generated text.
 bool streamTokens(const Options &o, Handles &h, qlc_sampler *sampler, std::vector<float> &logits,
@@ -91,17 +83,11 @@ int generateText(const Options &o, Handles &h) {
     return rc;
   if (ids.empty())
     return fail("--prompt: the prompt encodes to no tokens");
-  const int32_t vocab = qlc_model_vocab_size(h.model);
-  std::vector<float> logits(vocab);
-  if (qlc_status s = qlc_prefill(h.session, 0, ids.data(), static_cast<int64_t>(ids.size()), 0,
-                                 logits.data()))
-    return failStatus(s, "prefill");
-  qlc_sampler *sampler = nullptr;
-  if (qlc_status s = qlc_sampler_create(&o.sampling, vocab, &sampler))
-    return failStatus(s, "sampling options");
-  std::unique_ptr<qlc_sampler, decltype(&qlc_sampler_free)> guard(sampler, qlc_sampler_free);
-  for (int32_t t : ids)
-    qlc_sampler_accept(sampler, t);
+  std::vector<float> logits;
+  SamplerPtr guard(nullptr, qlc_sampler_free);
+  if (int rc2 = startGeneration(o, h, ids, logits, guard))
+    return rc2;
+  qlc_sampler *sampler = guard.get();
   std::cout << o.prompt << std::flush;
   std::string text;
   if (!streamTokens(o, h, sampler, logits, o.n > 0 ? o.n : 128, nullptr, text, rc))
