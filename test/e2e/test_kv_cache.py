@@ -56,13 +56,20 @@ def test_logits_stay_close_to_the_f32_cache(name, kv, kv_artifact, artifact_cach
 @pytest.mark.parametrize("kv", ["f16", "int8"])
 @pytest.mark.parametrize("name", MODELS)
 def test_decode_token_by_token_equals_prefill(name, kv, kv_artifact, tmp_path):
-    # Each token's k/v are encoded on their own, so the cache holds the same bytes
-    # however the tokens were batched.
+    # Each token's k/v are encoded on their own, but a prefill computes them with the
+    # packed GEMM and a decode step with the GEMV, whose sums round differently; a k/v
+    # value near a rounding boundary of the cache format can then land on the other
+    # code. So token-by-token decoding agrees with one prefill to well within the
+    # cache format's own error (REL_TOL, against the f32 cache), not bit for bit.
     tokens, _ = ref(name, 317)
     art = kv_artifact(name, kv)
     one_shot = dump(art, tokens, tmp_path)
     stepped = dump(art, tokens, tmp_path, "--step-by-step")
-    assert rel_err(stepped, one_shot) <= 1e-6
+    err = rel_err(stepped, one_shot)
+    agree = float(np.mean(np.argmax(stepped, axis=1) == np.argmax(one_shot, axis=1)))
+    print(f"{name} {kv}: stepped vs prefill {err:.3e}, argmax agreement {agree:.4f}")
+    assert err <= REL_TOL[kv] / 5
+    assert agree >= ARGMAX_MIN[kv]
 
 
 @pytest.mark.parametrize("kv", ["f16", "int8"])

@@ -81,7 +81,7 @@ void checkNf4(int64_t M, bool bias, int threads) {
 
 template <class Isa> void nf4Suite() {
   for (int threads : {1, 2})
-    for (int64_t M : {1, 3, 17}) {
+    for (int64_t M : {1, 3, 4, 17, 70}) {
       checkNf4<Isa, 172, 37, 64, false>(M, true, threads);   // blocks straddle rows
       checkNf4<Isa, 99, 13, 64, false>(M, false, threads);   // odd K: rows start mid-byte
       checkNf4<Isa, 33, 65, 32, true>(M, true, threads);
@@ -106,11 +106,19 @@ template <class Isa, int K, int N, int BLOCK, bool DQ> void checkDequantMatchesQ
   }();
   std::vector<float> row(K);
   for (int64_t n = 0; n < N; ++n) {
-    x86::nf4_dequant_row<Isa, K, BLOCK, DQ>(q.packed.data(), absmax, q.absmax2.data(), q.offset,
-                                            n * K, row.data());
+    x86::nf4_dequant<Isa, BLOCK, DQ>(q.packed.data(), absmax, q.absmax2.data(), q.offset, n * K,
+                                     K, row.data());
     for (int k = 0; k < K; ++k)
       ASSERT_EQ(row[k], ref[n * K + k]) << Isa::name << " K=" << K << " N=" << N
                                         << " dq=" << DQ << " at " << n << "," << k;
+    // Pieces of a row, as the packed GEMM asks for them (odd starts, short lengths).
+    for (int64_t k0 : {int64_t{1}, int64_t{K / 3}}) {
+      const int64_t len = K - k0 - 2 > 0 ? K - k0 - 2 : 1;
+      x86::nf4_dequant<Isa, BLOCK, DQ>(q.packed.data(), absmax, q.absmax2.data(), q.offset,
+                                       n * K + k0, len, row.data());
+      for (int64_t k = 0; k < len; ++k)
+        ASSERT_EQ(row[k], ref[n * K + k0 + k]) << Isa::name << " piece at " << n << "," << k0 + k;
+    }
   }
 }
 

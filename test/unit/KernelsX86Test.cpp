@@ -41,7 +41,7 @@ template <class Isa, int K, int N, class WT> void checkLinear(int64_t M, bool bi
 
 template <class Isa, class WT> void linearSuite() {
   for (int threads : {1, 2, 3})
-    for (int64_t M : {1, 2, 3, 5, 17, 70}) {
+    for (int64_t M : {1, 2, 3, 5, 15, 16, 17, 70}) {
       checkLinear<Isa, 1, 1, WT>(M, false, threads);
       checkLinear<Isa, 7, 13, WT>(M, true, threads);
       checkLinear<Isa, 33, 65, WT>(M, false, threads);
@@ -89,7 +89,7 @@ void checkQLinear(int64_t M, bool sym, bool bias, int threads) {
 
 template <class Isa> void qlinearSuite() {
   for (int threads : {1, 2})
-    for (int64_t M : {1, 3, 17})
+    for (int64_t M : {1, 3, 4, 17, 70})
       for (bool sym : {false, true}) {
         checkQLinear<Isa, 172, 37, 4, 32>(M, sym, true, threads);  // 172 = 5*32 + 12
         checkQLinear<Isa, 576, 65, 4, 128>(M, sym, false, threads); // 576 = 4*128 + 64

@@ -1,11 +1,14 @@
 // qlc_x86_linear.h - dense projection y = x * W^T (+ bias), W in [N, K] row-major.
 //
-// Specialized on K and N at compile time. A register-blocked micro-kernel computes MR
-// token rows against NR weight rows; weights are widened from bf16/f16 in registers.
-// Work is split over N (weight rows), so every thread streams a disjoint part of W.
+// Specialized on K and N at compile time. Few token rows (decode): a register-blocked
+// micro-kernel computes MR token rows against NR weight rows as dot products along K,
+// weights widened from bf16/f16 in registers, and the next tile's rows prefetched. Many
+// token rows (prefill): the packed GEMM of qlc_x86_gemm.h. Work is split over N (weight
+// rows), so every thread streams a disjoint part of W.
 #ifndef QLC_X86_LINEAR_H
 #define QLC_X86_LINEAR_H
 
+#include "qlc_x86_gemm.h"
 #include "qlc_x86_isa.h"
 #include "qlc_x86_parallel.h"
 
@@ -14,22 +17,37 @@
 namespace qlc {
 namespace x86 {
 
-template <class Isa, int K, int MR, int NR, class WT>
+/// PREFETCH: the NR rows after this tile are prefetched (one line per 64 bytes read), so
+/// the next tile's short row streams are in flight while this one computes.
+template <class Isa, int K, int MR, int NR, class WT, bool PREFETCH = false>
 inline void linear_tile(const float *x, int64_t ldx, const WT *w, const float *bias,
                         float *y, int64_t ldy) {
   using V = typename Isa::V;
   constexpr int W = Isa::W;
   constexpr int KV = (K / W) * W;
+  constexpr int PF_STEP = 64 / sizeof(WT) < W ? W : 64 / sizeof(WT);
   V acc[MR][NR];
+#pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 16
     for (int j = 0; j < NR; ++j)
       acc[i][j] = Isa::zero();
   for (int k = 0; k < KV; k += W) {
+    if constexpr (PREFETCH && W > 1) {
+      if (k % PF_STEP == 0) {
+#pragma GCC unroll 16
+        for (int j = 0; j < NR; ++j)
+          __builtin_prefetch(w + static_cast<int64_t>(NR + j) * K + k);
+      }
+    }
     V wv[NR];
+#pragma GCC unroll 16
     for (int j = 0; j < NR; ++j)
       wv[j] = Isa::load(w + static_cast<int64_t>(j) * K + k);
+#pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       V xv = Isa::load(x + i * ldx + k);
+#pragma GCC unroll 16
       for (int j = 0; j < NR; ++j)
         acc[i][j] = Isa::fma(xv, wv[j], acc[i][j]);
     }
@@ -49,7 +67,9 @@ inline void linear_tile(const float *x, int64_t ldx, const WT *w, const float *b
 template <class Isa> struct LinearBlocking {
   static constexpr int MR = Isa::W >= 16 ? 4 : (Isa::W >= 8 ? 4 : 2);
   static constexpr int NR = Isa::W >= 16 ? 4 : 2;
-  static constexpr int NR_GEMV = 4;
+  static constexpr int NR_GEMV = Isa::W >= 8 ? 8 : 4;
+  /// From this many token rows on, the packed GEMM (qlc_x86_gemm.h) is used.
+  static constexpr int GEMM_MIN_M = 16;
 };
 
 /// Rows [m0, m0+mc) of x against weight rows [n0, n1).
@@ -60,6 +80,8 @@ inline void linear_block(int64_t mc, const float *x, const WT *w, const float *b
   auto b = [&](int64_t n) { return bias ? bias + n : nullptr; };
   if (mc == 1) {
     int64_t n = n0;
+    for (; n + 2 * B::NR_GEMV <= n1; n += B::NR_GEMV)
+      linear_tile<Isa, K, 1, B::NR_GEMV, WT, true>(x, K, w + n * K, b(n), y + n, N);
     for (; n + B::NR_GEMV <= n1; n += B::NR_GEMV)
       linear_tile<Isa, K, 1, B::NR_GEMV>(x, K, w + n * K, b(n), y + n, N);
     for (; n < n1; ++n)
@@ -89,6 +111,10 @@ void linear(const qlc_exec_ctx *c, int64_t M, const float *x, const WT *w,
             const float *bias, float *y) {
   // Tokens are processed in chunks that keep a chunk of x in the L2 cache while the
   // weight rows of a task stream through.
+  if (M >= LinearBlocking<Isa>::GEMM_MIN_M) {
+    gemm_packed<Isa, K, N>(c, M, x, DenseRows<Isa, K, WT>{w}, bias, y);
+    return;
+  }
   constexpr int64_t MC = 64;
   const int64_t grain = grain_for(static_cast<int64_t>(K) * (M < MC ? M : MC), 32768);
   parallel_for(c, N, grain < 4 ? 4 : grain, [&](int64_t n0, int64_t n1) {

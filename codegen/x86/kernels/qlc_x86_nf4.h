@@ -11,6 +11,7 @@
 #ifndef QLC_X86_NF4_H
 #define QLC_X86_NF4_H
 
+#include "qlc_x86_gemm.h"
 #include "qlc_x86_isa.h"
 #include "qlc_x86_parallel.h"
 
@@ -135,16 +136,17 @@ inline float nf4_block_absmax(const std::conditional_t<DQ, uint8_t, float> *absm
   }
 }
 
-/// Writes the K dequantized elements starting at flattened element e0 into `row`.
-template <class Isa, int K, int BLOCK, bool DQ>
-inline void nf4_dequant_row(const uint8_t *q, const std::conditional_t<DQ, uint8_t, float> *absmax,
-                            const float *absmax2, float offset, int64_t e0, float *row) {
+/// Writes the `len` dequantized elements starting at flattened element e0 into `row`.
+template <class Isa, int BLOCK, bool DQ>
+inline void nf4_dequant(const uint8_t *q, const std::conditional_t<DQ, uint8_t, float> *absmax,
+                        const float *absmax2, float offset, int64_t e0, int64_t len,
+                        float *row) {
   using D = Nf4Decoder<Isa>;
-  const int64_t e1 = e0 + K;
+  const int64_t e1 = e0 + len;
   for (int64_t e = e0; e < e1;) {
     const int64_t b = e / BLOCK, end = (b + 1) * BLOCK < e1 ? (b + 1) * BLOCK : e1;
     const float scale = nf4_block_absmax<DQ>(absmax, absmax2, offset, b);
-    if constexpr (D::W > 0 && K >= D::W) {
+    if constexpr (D::W > 0) {
       for (; e < end && e % 2 != 0; ++e)
         row[e - e0] = nf4_values[nf4_code_at(q, e)] * scale;
       for (; e + D::W <= end; e += D::W)
@@ -154,6 +156,18 @@ inline void nf4_dequant_row(const uint8_t *q, const std::conditional_t<DQ, uint8
       row[e - e0] = nf4_values[nf4_code_at(q, e)] * scale;
   }
 }
+
+/// Row source for gemm_packed: W[n][k0, k0+kc) exactly as bitsandbytes dequantizes it.
+template <class Isa, int K, int BLOCK, bool DQ> struct Nf4Rows {
+  const uint8_t *q;
+  const std::conditional_t<DQ, uint8_t, float> *absmax;
+  const float *absmax2;
+  float offset;
+  void operator()(int64_t n, int64_t k0, int64_t kc, float *out) const {
+    nf4_dequant<Isa, BLOCK, DQ>(q, absmax, absmax2, offset, n * static_cast<int64_t>(K) + k0,
+                                kc, out);
+  }
+};
 
 /// y[M, N] = x[M, K] * dequant(W)^T + bias. DQ: `absmax` holds ui8 codes, `absmax2`
 /// one scale per 256 blocks and `offset` the mean added back; otherwise f32 absmax.
@@ -165,12 +179,17 @@ void qlinear_nf4(const qlc_exec_ctx *c, int64_t M, const float *x, const uint8_t
   constexpr int W = Isa::W;
   if (M <= 0)
     return;
+  if (M >= 4) {
+    gemm_packed<Isa, K, N>(c, M, x, Nf4Rows<Isa, K, BLOCK, DQ>{qweight, absmax, absmax2, offset},
+                           bias, y);
+    return;
+  }
   const int64_t grain = grain_for(static_cast<int64_t>(K) * (M < 64 ? M + 1 : 64), 32768);
   parallel_for(c, N, grain < 4 ? 4 : grain, [&](int64_t n0, int64_t n1) {
     std::vector<float> row(K);
     for (int64_t n = n0; n < n1; ++n) {
-      nf4_dequant_row<Isa, K, BLOCK, DQ>(qweight, absmax, absmax2, offset,
-                                         n * static_cast<int64_t>(K), row.data());
+      nf4_dequant<Isa, BLOCK, DQ>(qweight, absmax, absmax2, offset,
+                                  n * static_cast<int64_t>(K), K, row.data());
       for (int64_t m = 0; m < M; ++m) {
         const float *xr = x + m * K;
         typename Isa::V acc = Isa::zero();
