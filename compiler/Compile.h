@@ -17,6 +17,7 @@ struct CompileOptions {
   std::string quant = "none";
   int64_t groupSize = -1;    // -1: the scheme's default; 0: per channel
   std::string kvCache = "f32"; // KV cache storage: f32 (exact), f16 or int8
+  std::string embeddingDtype = "f16"; // embedding/lm_head under weight quantization
   int64_t maxSeqLen = 0;     // 0: min(max_position_embeddings, 4096)
   int64_t maxTokens = 512;   // tokens per forward step
   std::string cxx;           // host C++ compiler; empty: $CXX, then c++, g++, clang++

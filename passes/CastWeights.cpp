@@ -32,7 +32,10 @@ struct CastWeightsPass : qlc::impl::CastWeightsPassBase<CastWeightsPass> {
     }
     getOperation().walk([&](qlc::WeightOp op) {
       auto type = op.getType();
-      if (type.getRank() != 2 || type.getElementType() == target)
+      auto from = dyn_cast<FloatType>(type.getElementType());
+      if (type.getRank() != 2 || !from || from == target)
+        return;
+      if (onlyNarrow && from.getWidth() <= cast<FloatType>(target).getWidth())
         return;
       op.getResult().setType(RankedTensorType::get(type.getShape(), target));
     });

@@ -28,6 +28,10 @@ struct CompilePipelineOptions {
   int64_t groupSize = -1;
   /// KV cache storage: f32 (exact, the default), f16 or int8 (see qlc-quantize-kv).
   std::string kvCache = "f32";
+  /// Storage of the embedding table and the logits projection when the projections are
+  /// quantized (rtn, nf4): f16 (the default; f32 matrices are narrowed, 16-bit ones kept),
+  /// bf16, f32, or "source" (as imported). Ignored by none/f32/f16/bf16.
+  std::string embeddingDtype = "f16";
 };
 
 /// The --quant schemes the compile pipeline knows.

@@ -10,12 +10,17 @@ def CastWeightsPass : Pass<"qlc-cast-weights", "mlir::ModuleOp"> {
     Rewrites the result type of every 2-D `qlc.weight` (projections, embedding, lm_head)
     to the element type given by `dtype` (f32, f16 or bf16); the artifact writer then
     converts the stored data, rounding to nearest even. 1-D weights (norm scales,
-    biases) are left alone: kernels read them in f32 whatever their source type.
-    This is what `qlc compile --quant f16|bf16|f32` runs.
+    biases) are left alone: kernels read them in f32 whatever their source type, and
+    so are integer matrices (packed quantized data). This is what `qlc compile
+    --quant f16|bf16|f32` runs; with `only-narrow`, only matrices wider than `dtype`
+    are cast (f32 to f16, never bf16 to f16), which is how the embedding and the logits
+    projection are stored after weight quantization (`--embedding-dtype`).
   }];
   let options = [
     Option<"dtype", "dtype", "std::string", /*default=*/"\"f16\"",
-           "Storage type of matrix weights: f32, f16 or bf16">
+           "Storage type of matrix weights: f32, f16 or bf16">,
+    Option<"onlyNarrow", "only-narrow", "bool", /*default=*/"false",
+           "Cast only matrices whose float type is wider than dtype">
   ];
   let dependentDialects = ["::qlc::QlcDialect"];
 }

@@ -10,6 +10,26 @@
 
 namespace qlc {
 
+namespace {
+/// After weight quantization only the embedding table and the logits projection are
+/// float matrices; they are narrowed to --embedding-dtype (never widened).
+mlir::LogicalResult addEmbeddingCast(mlir::OpPassManager &pm, const CompilePipelineOptions &opts,
+                                     std::string &error) {
+  const std::string &d = opts.embeddingDtype;
+  if (d == "source")
+    return mlir::success();
+  if (d != "f16" && d != "bf16" && d != "f32") {
+    error = "--embedding-dtype " + d + ": unknown (available: f16, bf16, f32, source)";
+    return mlir::failure();
+  }
+  CastWeightsPassOptions o;
+  o.dtype = d;
+  o.onlyNarrow = true;
+  pm.addPass(createCastWeightsPass(o));
+  return mlir::success();
+}
+} // namespace
+
 mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
                                          const CompilePipelineOptions &opts,
                                          std::string &error) {
@@ -40,7 +60,7 @@ mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
       o.bits = rest == "4" ? 4 : 8;
       o.groupSize = opts.groupSize >= 0 ? opts.groupSize : (o.bits == 4 ? 128 : 0);
       pm.addPass(createQuantizeRtnPass(o));
-      return mlir::success();
+      return addEmbeddingCast(pm, opts, error);
     }
   }
   if (opts.quant == "nf4" || opts.quant == "nf4-dq") {
@@ -54,7 +74,7 @@ mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
       return mlir::failure();
     }
     pm.addPass(createQuantizeNf4Pass(o));
-    return mlir::success();
+    return addEmbeddingCast(pm, opts, error);
   }
   std::string list;
   for (const auto &q : knownQuantSchemes())
@@ -78,6 +98,10 @@ struct QuantPipelineOptions : mlir::PassPipelineOptions<QuantPipelineOptions> {
                             llvm::cl::init(-1)};
   Option<std::string> kvCache{*this, "kv-cache", llvm::cl::desc("KV cache dtype"),
                               llvm::cl::init("f32")};
+  Option<std::string> embeddingDtype{
+      *this, "embedding-dtype",
+      llvm::cl::desc("Embedding/lm_head storage under weight quantization"),
+      llvm::cl::init("f16")};
 };
 } // namespace
 
@@ -91,6 +115,7 @@ void registerQlcPassesAndPipelines() {
         opts.quant = o.quant;
         opts.groupSize = o.groupSize;
         opts.kvCache = o.kvCache;
+        opts.embeddingDtype = o.embeddingDtype;
         if (mlir::failed(buildCompilePipeline(pm, opts, error)))
           llvm::errs() << "qlc-compile-pipeline: " << error << "\n";
       });

@@ -120,6 +120,10 @@ int main(int argc, char **argv) {
                       "KV cache storage: f32 (exact), f16, or int8 (per-token, per-head "
                       "scale and zero)")
       ->capture_default_str();
+  compile->add_option("--embedding-dtype", co.embeddingDtype,
+                      "With rtn/nf4: storage of the embedding table and the logits "
+                      "projection: f16 (f32 sources narrowed, 16-bit kept), bf16, f32, source")
+      ->capture_default_str();
   compile->add_option("--group-size", co.groupSize,
                       "Quantization group size (default: 128 for 4 bits, per channel for 8; "
                       "0: per channel)");

