@@ -28,6 +28,9 @@ struct CompilePipelineOptions {
   int64_t groupSize = -1;
   /// KV cache storage: f32 (exact, the default), f16 or int8 (see qlc-quantize-kv).
   std::string kvCache = "f32";
+  /// Run the fusion passes (qlc-fuse-qkv, qlc-fuse-gate-up, qlc-fuse-norm-residual)
+  /// after quantization.
+  bool fuse = false;
 };
 
 /// The --quant schemes the compile pipeline knows.
@@ -38,6 +41,9 @@ const std::vector<std::string> &knownQuantSchemes();
 mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
                                          const CompilePipelineOptions &opts,
                                          std::string &error);
+
+/// The flag of every qlc pass (qlc-cast-weights, ...), for --mlir-print-ir-after.
+const std::vector<std::string> &qlcPassArguments();
 
 /// Registers every qlc pass and the named pipelines (for qlc-opt).
 void registerQlcPassesAndPipelines();
