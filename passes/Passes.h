@@ -30,7 +30,7 @@ struct CompilePipelineOptions {
   std::string kvCache = "f32";
   /// Run the fusion passes (qlc-fuse-qkv, qlc-fuse-gate-up, qlc-fuse-norm-residual)
   /// after quantization.
-  bool fuse = false;
+  bool fuse = true;
 };
 
 /// The --quant schemes the compile pipeline knows.

@@ -117,7 +117,7 @@ struct CompilePipelineCliOptions : mlir::PassPipelineOptions<CompilePipelineCliO
   Option<std::string> kvCache{*this, "kv-cache", llvm::cl::desc("KV cache dtype"),
                               llvm::cl::init("f32")};
   Option<bool> fuse{*this, "fuse", llvm::cl::desc("Run the fusion passes"),
-                    llvm::cl::init(false)};
+                    llvm::cl::init(true)};
 };
 } // namespace
 
