@@ -138,7 +138,10 @@ int main(int argc, char **argv) {
   compile->add_flag("--print-ir-after-all", co.printIrAfterAll,
                     "Print the IR after every pass (to stderr)");
   compile->add_option("--mlir-print-ir-after", co.printIrAfter,
-                      "Print the IR after this pass (its flag, e.g. qlc-fuse-qkv; repeatable)");
+                      "Print the IR after this pass (its flag, e.g. qlc-fuse-qkv; repeatable, "
+                      "or a comma list)")
+      ->allow_extra_args(false)
+      ->delimiter(',');
   compile->add_flag("--timing", co.timing, "Report the time of each stage and pass");
   compile->add_flag("-v,--verbose", co.verbose, "Report each stage");
   compile->add_flag("--keep-temps", co.keepTemps, "Keep the generated source and build files");

@@ -133,6 +133,14 @@ def test_print_ir_after_one_pass(tmp_path):
     assert "qlc.swiglu" in p.stderr
 
 
+def test_print_ir_after_takes_one_pass_per_flag(tmp_path):
+    """Before the positional source, the flag takes one value (a comma list for several)."""
+    p = run_ok("qlc", "compile", "--mlir-print-ir-after", "qlc-fuse-qkv,qlc-fuse-norm-residual",
+               SMALL, "-o", tmp_path / "a.so")
+    dumps = [l for l in p.stderr.splitlines() if "IR Dump After" in l]
+    assert len(dumps) == 2 and "(qlc-fuse-qkv)" in dumps[0] and "(qlc-fuse-norm-residual)" in dumps[1]
+
+
 def test_timing_reports_every_pass(tmp_path):
     p = run_ok("qlc", "compile", SMALL, "-o", tmp_path / "a.so", "--quant", "rtn-w4", "--timing")
     assert "Execution time report" in p.stderr
