@@ -26,6 +26,7 @@ decode run against that round's copy_bw medians, median over the rounds.
 
     python3 bench/bench_decode.py                 # everything, ~2 minutes on 2 idle cores
     python3 bench/bench_decode.py --threads 1 --models stories260k
+    python3 bench/bench_decode.py --fusion both   # fused and --no-fuse artifacts side by side
 
 On a machine shared with other sessions, Linux's autogroup scheduling gives each session
 an equal share of the CPUs whatever the nice value, so a 2-thread run gets about one core
@@ -205,6 +206,9 @@ def main():
     ap.add_argument("--baseline", default="",
                     help="model whose decode tok/s the others are divided by (same threads); "
                          "default: smollm2-none when measured, else none")
+    ap.add_argument("--fusion", default="on", choices=["on", "off", "both"],
+                    help="compile with the fusion passes (on, the default), with --no-fuse "
+                         "(off), or both ways, measured alternately in each round")
     args = ap.parse_args()
 
     work = os.path.abspath(args.work_dir)
@@ -225,20 +229,23 @@ def main():
     # every (model, threads) point once, so a transient load on the machine hits the
     # bandwidth reference and every model alike.
     points = []
+    fusion = {"on": [True], "off": [False], "both": [True, False]}[args.fusion]
     for name in names:
         spec = MODELS[name]
         src = model_source(name, spec, work)
-        art = os.path.join(work, f"{name}.so")
-        if not (args.reuse and os.path.exists(art)):
-            run([qlc, "compile", src, "-o", art, "--target", "native", "--quant", spec["quant"]]
-                + spec.get("args", []))
-        manifest = json.loads(run([qlc, "inspect", art, "--json"]))
-        wbytes, kvbytes, embed_note = bytes_per_token(manifest, args.prompt_len, args.gen_len)
-        dtypes = sorted({w["dtype"] for w in manifest["weights"] if len(w["shape"]) == 2})
-        for t in threads:
-            points.append(dict(model=name, art=art, desc=spec["desc"], dtype="/".join(dtypes),
-                               threads=t, decode=[], prefill=[], weight_bytes=wbytes,
-                               kv_bytes=kvbytes, embed=embed_note))
+        for fused in fusion:
+            art = os.path.join(work, f"{name}.so" if fused else f"{name}-nofuse.so")
+            if not (args.reuse and os.path.exists(art)):
+                run([qlc, "compile", src, "-o", art, "--target", "native", "--quant", spec["quant"],
+                     "--fuse" if fused else "--no-fuse"] + spec.get("args", []))
+            manifest = json.loads(run([qlc, "inspect", art, "--json"]))
+            wbytes, kvbytes, embed_note = bytes_per_token(manifest, args.prompt_len, args.gen_len)
+            dtypes = sorted({w["dtype"] for w in manifest["weights"] if len(w["shape"]) == 2})
+            for t in threads:
+                points.append(dict(model=name, art=art, desc=spec["desc"], dtype="/".join(dtypes),
+                                   fused=fused, kernels=len(manifest["kernels"]), threads=t,
+                                   decode=[], prefill=[], weight_bytes=wbytes, kv_bytes=kvbytes,
+                                   embed=embed_note))
     load_start = os.getloadavg()
     t_start = time.time()
     bw_runs = []
@@ -294,11 +301,11 @@ def main():
     print()
     baseline = args.baseline or ("smollm2-none" if "smollm2-none" in names else "")
     base = {r["threads"]: statistics.median(r["decode"]) for r in results
-            if r["model"] == baseline}
+            if r["model"] == baseline and r["fused"] == (args.fusion != "off")}
     ratio_head = f" decode vs {baseline} |" if base else ""
-    print("| model | weights | threads | prefill tok/s | decode tok/s | MB read/token "
-          "(weights + KV) | achieved GB/s | % of copy | % of read |" + ratio_head)
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if base else ""))
+    print("| model | weights | fusion (kernel calls) | threads | prefill tok/s | decode tok/s | "
+          "MB read/token (weights + KV) | achieved GB/s | % of copy | % of read |" + ratio_head)
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if base else ""))
     for r in results:
         d, p = statistics.median(r["decode"]), statistics.median(r["prefill"])
         per_tok = r["weight_bytes"] + r["kv_bytes"]
@@ -306,11 +313,29 @@ def main():
         frac = {m: statistics.median(per_tok * dec / bwr[(m, r["threads"], i)]
                                      for i, dec in enumerate(r["decode"]))
                 for m in ("copy", "read")}
-        print(f"| {r['desc']} | {r['dtype']} | {r['threads']} | {p:.1f} | {d:.1f} "
+        fz = f"{'on' if r['fused'] else 'off'} ({r['kernels']})"
+        print(f"| {r['desc']} | {r['dtype']} | {fz} | {r['threads']} | {p:.1f} | {d:.1f} "
               f"({min(r['decode']):.1f}-{max(r['decode']):.1f}) | "
               f"{r['weight_bytes'] / 1e6:.2f} + {r['kv_bytes'] / 1e6:.2f} | "
               f"{per_tok * d / 1e9:.2f} | {100 * frac['copy']:.0f} % | {100 * frac['read']:.0f} % |"
               + (f" {d / base[r['threads']]:.2f}x |" if base else ""))
+    if args.fusion == "both":
+        # Each round ran the fused and the unfused artifact back to back: their ratio in
+        # the same round cancels most of the machine's drift.
+        print()
+        print("Fused / unfused, the ratio of the two runs of each round (median, min-max, "
+              "rounds where fused was faster):")
+        print()
+        print("| model | threads | decode tok/s ratio | fused faster | prefill tok/s ratio |")
+        print("|---|---:|---:|---:|---:|")
+        for f in (r for r in results if r["fused"]):
+            u = next(r for r in results if not r["fused"] and r["model"] == f["model"]
+                     and r["threads"] == f["threads"])
+            dr = [a / b for a, b in zip(f["decode"], u["decode"])]
+            pr = [a / b for a, b in zip(f["prefill"], u["prefill"])]
+            print(f"| {f['desc']} | {f['threads']} | {statistics.median(dr):.3f} "
+                  f"({min(dr):.2f}-{max(dr):.2f}) | {sum(x > 1 for x in dr)} of {len(dr)} | "
+                  f"{statistics.median(pr):.3f} ({min(pr):.2f}-{max(pr):.2f}) |")
     return 0
 
 

@@ -11,8 +11,10 @@
 
 #include "qlc/abi.h"
 
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -20,6 +22,7 @@
 #include "llvm/Support/Program.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -110,19 +113,52 @@ llvm::Error loadSource(const std::string &source, bool configOnly, ModelConfig &
   return llvm::Error::success();
 }
 
-llvm::Error runPipeline(mlir::ModuleOp module, const CompilePipelineOptions &po, bool printIr,
-                        bool timing) {
+struct PipelineRequest {
+  CompilePipelineOptions po;
+  std::string passPipeline;
+  bool printIrAfterAll = false;
+  std::vector<std::string> printIrAfter;
+  bool timing = false;
+};
+
+llvm::Error runPipeline(mlir::ModuleOp module, const PipelineRequest &req) {
+  for (const std::string &p : req.printIrAfter)
+    if (std::find(qlcPassArguments().begin(), qlcPassArguments().end(), p) ==
+        qlcPassArguments().end()) {
+      std::string list;
+      for (const auto &a : qlcPassArguments())
+        list += (list.empty() ? "" : ", ") + a;
+      return badInput("--mlir-print-ir-after " + p + ": no such pass (available: " + list + ")");
+    }
   mlir::PassManager pm(module->getContext());
   std::string error;
-  if (mlir::failed(buildCompilePipeline(pm, po, error)))
+  if (!req.passPipeline.empty()) {
+    llvm::raw_string_ostream os(error);
+    auto parsed = mlir::parsePassPipeline(req.passPipeline, os);
+    if (mlir::failed(parsed)) {
+      std::string line = error.substr(0, error.find('\n'));
+      return badInput("--pass-pipeline " + req.passPipeline + ": " +
+                      (line.empty() ? "cannot be parsed" : line));
+    }
+    if (parsed->getOpAnchorName() != mlir::ModuleOp::getOperationName())
+      return badInput("--pass-pipeline " + req.passPipeline +
+                      ": the pipeline must run on builtin.module(...)");
+    static_cast<mlir::OpPassManager &>(pm) = *parsed;
+  } else if (mlir::failed(buildCompilePipeline(pm, req.po, error))) {
     return badInput(error);
-  if (printIr) {
-    module->getContext()->disableMultithreading();
-    pm.enableIRPrinting([](mlir::Pass *, mlir::Operation *) { return false; },
-                        [](mlir::Pass *, mlir::Operation *) { return true; },
-                        /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
   }
-  if (timing)
+  if (req.printIrAfterAll || !req.printIrAfter.empty()) {
+    module->getContext()->disableMultithreading();
+    std::vector<std::string> after = req.printIrAfter;
+    const bool all = req.printIrAfterAll;
+    pm.enableIRPrinting(
+        [](mlir::Pass *, mlir::Operation *) { return false; },
+        [after, all](mlir::Pass *p, mlir::Operation *) {
+          return all || std::find(after.begin(), after.end(), p->getArgument().str()) != after.end();
+        },
+        /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
+  }
+  if (req.timing)
     pm.enableTiming();
   if (mlir::failed(pm.run(module)))
     return internal("the compile pipeline failed");
@@ -244,6 +280,9 @@ llvm::Error compileModel(const CompileOptions &opts) {
   if (opts.maxSeqLen < 0 || opts.maxSeqLen > (int64_t{1} << 24))
     return badInput("--max-seq-len must be in [1, 16777216] (or 0: the model's default), got " +
                     std::to_string(opts.maxSeqLen));
+  if (!opts.passPipeline.empty() && opts.quant != "none")
+    return badInput("--pass-pipeline replaces the passes of --quant " + opts.quant +
+                    ": give one or the other");
   auto targetOr = lookupTarget(opts.target);
   if (!targetOr)
     return asBadInput(targetOr.takeError());
@@ -276,12 +315,25 @@ llvm::Error compileModel(const CompileOptions &opts) {
   clock.stage("import");
   StoreProvider provider(*store);
   setWeightProvider(&ctx, &provider);
-  CompilePipelineOptions po;
-  po.quant = opts.quant;
-  po.groupSize = opts.groupSize;
-  po.kvCache = opts.kvCache;
-  po.embeddingDtype = opts.embeddingDtype;
-  if (llvm::Error e = runPipeline(**moduleOr, po, opts.printIrAfterAll, opts.timing))
+  // --verbose shows the passes' remarks (a fusion refused, a weight left unquantized).
+  mlir::ScopedDiagnosticHandler remarks(&ctx, [&](mlir::Diagnostic &d) {
+    if (d.getSeverity() != mlir::DiagnosticSeverity::Remark)
+      return mlir::failure(); // errors go on to the default handler
+    if (opts.verbose)
+      llvm::errs() << "qlc: remark: " << d.str() << "\n";
+    return mlir::success();
+  });
+  PipelineRequest req;
+  req.po.quant = opts.quant;
+  req.po.groupSize = opts.groupSize;
+  req.po.kvCache = opts.kvCache;
+  req.po.embeddingDtype = opts.embeddingDtype;
+  req.po.fuse = opts.fuse;
+  req.passPipeline = opts.passPipeline;
+  req.printIrAfterAll = opts.printIrAfterAll;
+  req.printIrAfter = opts.printIrAfter;
+  req.timing = opts.timing;
+  if (llvm::Error e = runPipeline(**moduleOr, req))
     return e;
   clock.stage("passes");
 
@@ -342,7 +394,8 @@ llvm::Error compileModel(const CompileOptions &opts) {
   return llvm::Error::success();
 }
 
-llvm::Error importAndPrint(const std::string &source, bool configOnly, const std::string &quant) {
+llvm::Error importAndPrint(const std::string &source, bool configOnly, const std::string &quant,
+                           bool fuse) {
   ModelConfig cfg;
   std::unique_ptr<WeightStore> store;
   if (llvm::Error e = loadSource(source, configOnly, cfg, store))
@@ -351,9 +404,10 @@ llvm::Error importAndPrint(const std::string &source, bool configOnly, const std
   auto moduleOr = importModel(ctx, cfg, store.get());
   if (!moduleOr)
     return badInput(source + ": " + llvm::toString(moduleOr.takeError()));
-  CompilePipelineOptions po;
-  po.quant = quant;
-  if (llvm::Error e = runPipeline(**moduleOr, po, false, false))
+  PipelineRequest req;
+  req.po.quant = quant;
+  req.po.fuse = fuse;
+  if (llvm::Error e = runPipeline(**moduleOr, req))
     return e;
   (*moduleOr)->print(llvm::outs());
   llvm::outs() << "\n";

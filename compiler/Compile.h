@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace qlc {
 
@@ -21,7 +22,10 @@ struct CompileOptions {
   int64_t maxSeqLen = 0;     // 0: min(max_position_embeddings, 4096)
   int64_t maxTokens = 512;   // tokens per forward step
   std::string cxx;           // host C++ compiler; empty: $CXX, then c++, g++, clang++
+  bool fuse = true;          // run the fusion passes
+  std::string passPipeline;  // a textual pass pipeline replacing the one --quant builds
   bool printIrAfterAll = false;
+  std::vector<std::string> printIrAfter; // pass flags (qlc-fuse-qkv, ...) to print IR after
   bool timing = false;
   bool verbose = false;
   bool keepTemps = false;
@@ -42,8 +46,10 @@ public:
 llvm::Error compileModel(const CompileOptions &opts);
 
 /// Imports `source` (a model folder, or a config.json alone when configOnly) and prints
-/// its qlc IR to stdout, after the compile pipeline of `quant` when it is not "none".
-llvm::Error importAndPrint(const std::string &source, bool configOnly, const std::string &quant);
+/// its qlc IR to stdout, after the compile pipeline of `quant` (and the fusion passes
+/// when `fuse`).
+llvm::Error importAndPrint(const std::string &source, bool configOnly, const std::string &quant,
+                           bool fuse = false);
 
 } // namespace qlc
 

@@ -147,6 +147,7 @@ llvm::Error dumpCompiled(const std::string &source, const std::string &outDir,
   CompilePipelineOptions po;
   po.quant = quant;
   po.groupSize = groupSize;
+  po.fuse = false; // one tensor per source weight, as the tests compare them
   std::string error;
   if (mlir::failed(buildCompilePipeline(pm, po, error)))
     return badInput(error);

@@ -13,6 +13,13 @@ std::optional<std::vector<float>> StoreProvider::readFloat(const std::string &na
   return out;
 }
 
+std::optional<RawTensorView> StoreProvider::readRaw(const std::string &name) const {
+  const TensorRef *t = store.find(name);
+  if (t == nullptr)
+    return std::nullopt;
+  return RawTensorView{shortName(t->dtype), t->shape, t->data, t->bytes};
+}
+
 void StoreProvider::add(const std::string &name, const std::string &dtype,
                         std::vector<int64_t> shape, std::vector<uint8_t> data) {
   auto dt = dtypeFromShortName(dtype);

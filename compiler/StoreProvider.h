@@ -13,6 +13,7 @@ class StoreProvider : public WeightProvider {
 public:
   explicit StoreProvider(WeightStore &store) : store(store) {}
   std::optional<std::vector<float>> readFloat(const std::string &name) const override;
+  std::optional<RawTensorView> readRaw(const std::string &name) const override;
   void add(const std::string &name, const std::string &dtype, std::vector<int64_t> shape,
            std::vector<uint8_t> data) override;
 

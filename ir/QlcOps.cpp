@@ -202,6 +202,46 @@ LogicalResult SiluMulOp::verify() {
   return verifyActivation(*this, getGate(), "gate");
 }
 
+LogicalResult SwiGluOp::verify() {
+  if (failed(verifyActivation(*this, getX(), "input")))
+    return failure();
+  if (dim(getX(), 1) != 2 * dim(getResult(), 1))
+    return emitOpError("input width ") << dim(getX(), 1) << " must be twice the result width "
+                                       << dim(getResult(), 1);
+  return verifyTokensMatch(*this, getX(), getResult());
+}
+
+LogicalResult SplitOp::verify() {
+  if (failed(verifyActivation(*this, getX(), "input")))
+    return failure();
+  if (getNumResults() < 2)
+    return emitOpError("needs at least two results, got ") << getNumResults();
+  int64_t total = 0;
+  for (Value r : getResults()) {
+    if (failed(verifyActivation(*this, r, "every result")) ||
+        failed(verifyTokensMatch(*this, getX(), r)))
+      return failure();
+    total += dim(r, 1);
+  }
+  if (total != dim(getX(), 1))
+    return emitOpError("result widths add up to ") << total << ", not the input width "
+                                                    << dim(getX(), 1);
+  return success();
+}
+
+LogicalResult AddRmsNormOp::verify() {
+  Type t = getLhs().getType();
+  if (getRhs().getType() != t || getSum().getType() != t || getResult().getType() != t)
+    return emitOpError("operands and results must have the same type");
+  if (failed(verifyActivation(*this, getLhs(), "operand")))
+    return failure();
+  if (rank(getWeight()) != 1 || dim(getWeight(), 0) != dim(getLhs(), 1))
+    return emitOpError("weight must be 1-D of the input width ") << dim(getLhs(), 1);
+  if (!(getEpsilon().convertToDouble() > 0.0))
+    return emitOpError("epsilon must be positive");
+  return success();
+}
+
 LogicalResult AddOp::verify() {
   if (getLhs().getType() != getRhs().getType() ||
       getResult().getType() != getLhs().getType())

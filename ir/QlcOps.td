@@ -209,6 +209,64 @@ def Qlc_SiluMulOp : Qlc_Op<"silu_mul", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Qlc_SwiGluOp : Qlc_Op<"swiglu", [Pure]> {
+  let summary = "SwiGLU activation on a fused [gate | up] projection";
+  let description = [{
+    The epilogue of a fused gate/up projection (`qlc-fuse-gate-up`): `x` holds the
+    gate in its first half of features and the up projection in the second, and
+    `result[t, i] = silu(x[t, i]) * x[t, I + i]` with `I` the result width, computed as
+    `qlc.silu_mul` computes it.
+
+    Example:
+    ```mlir
+    %a = qlc.swiglu %gu : (tensor<?x344xf32>) -> tensor<?x172xf32>
+    ```
+  }];
+  let arguments = (ins Qlc_Activation:$x);
+  let results = (outs Qlc_Activation:$result);
+  let assemblyFormat = "$x attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Qlc_SplitOp : Qlc_Op<"split", [Pure]> {
+  let summary = "Splits the features of an activation into consecutive column ranges";
+  let description = [{
+    Result `j` holds features `[o_j, o_j + w_j)` of `x`, where `w_j` is its width and
+    `o_j` the sum of the widths before it; the widths add up to the width of `x`. It
+    separates the outputs of a fused projection (`qlc-fuse-qkv`).
+
+    Example:
+    ```mlir
+    %q, %k, %v = qlc.split %qkv : (tensor<?x128xf32>) -> (tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+    ```
+  }];
+  let arguments = (ins Qlc_Activation:$x);
+  let results = (outs Variadic<Qlc_Activation>:$results);
+  let assemblyFormat = "$x attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Qlc_AddRmsNormOp : Qlc_Op<"add_rms_norm", [Pure]> {
+  let summary = "Residual add followed by RMSNorm, in one pass over the rows";
+  let description = [{
+    `sum = lhs + rhs` and `result = rms_norm(sum, weight, epsilon)`, both results
+    computed exactly as `qlc.add` then `qlc.rms_norm` compute them; the residual
+    stream continues from `sum` (`qlc-fuse-norm-residual`).
+
+    Example:
+    ```mlir
+    %s, %n = qlc.add_rms_norm %h, %o, %w {epsilon = 1.0e-05 : f64}
+             : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>)
+    ```
+  }];
+  let arguments = (ins Qlc_Activation:$lhs, Qlc_Activation:$rhs, Qlc_WeightTensor:$weight,
+                       F64Attr:$epsilon);
+  let results = (outs Qlc_Activation:$sum, Qlc_Activation:$result);
+  let assemblyFormat =
+      "$lhs `,` $rhs `,` $weight attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def Qlc_AddOp : Qlc_Op<"add", [Pure, Commutative]> {
   let summary = "Elementwise residual add";
   let description = [{

@@ -32,6 +32,9 @@ struct CompilePipelineOptions {
   /// quantized (rtn, nf4): f16 (the default; f32 matrices are narrowed, 16-bit ones kept),
   /// bf16, f32, or "source" (as imported). Ignored by none/f32/f16/bf16.
   std::string embeddingDtype = "f16";
+  /// Run the fusion passes (qlc-fuse-qkv, qlc-fuse-gate-up, qlc-fuse-norm-residual)
+  /// after quantization.
+  bool fuse = true;
 };
 
 /// The --quant schemes the compile pipeline knows.
@@ -42,6 +45,9 @@ const std::vector<std::string> &knownQuantSchemes();
 mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
                                          const CompilePipelineOptions &opts,
                                          std::string &error);
+
+/// The flag of every qlc pass (qlc-cast-weights, ...), for --mlir-print-ir-after.
+const std::vector<std::string> &qlcPassArguments();
 
 /// Registers every qlc pass and the named pipelines (for qlc-opt).
 void registerQlcPassesAndPipelines();

@@ -89,4 +89,46 @@ def QuantizeKvPass : Pass<"qlc-quantize-kv", "mlir::ModuleOp"> {
   let dependentDialects = ["::qlc::QlcDialect"];
 }
 
+def FuseQkvPass : Pass<"qlc-fuse-qkv", "mlir::ModuleOp"> {
+  let summary = "Merges the q, k and v projections of each attention into one";
+  let description = [{
+    For every `qlc.attention` whose q, k and v come (through `qlc.rope` for q and k)
+    from three projections of the same input, emits one projection whose weight is
+    theirs concatenated along the output features (q rows, then k, then v; biases
+    likewise) and a `qlc.split` that gives rope and attention their parts back. Float
+    projections fuse when their weights share an element type; quantized ones when
+    they share the format, bits, group size and symmetry: "int" rows are packed
+    independently, and NF4 blocks must not straddle two weights (the weights' sizes
+    multiples of the block size) and must not be double-quantized. Anything else is
+    refused with a remark and left as it was. With a weight store attached the fused
+    tensors, named like `model.layers.0.self_attn.{q,k,v}_proj.weight`, are added to
+    it; fusing quantized projections and quantizing a fused one give the same tensors
+    under the same names.
+  }];
+  let dependentDialects = ["::qlc::QlcDialect"];
+}
+
+def FuseGateUpPass : Pass<"qlc-fuse-gate-up", "mlir::ModuleOp"> {
+  let summary = "Merges each MLP's gate and up projections, with a SwiGLU epilogue";
+  let description = [{
+    For every `qlc.silu_mul` whose gate and up are projections of the same input read
+    by nothing else, emits one projection of twice the width (gate rows, then up rows)
+    followed by `qlc.swiglu`, which applies silu(gate) * up to the two halves of its
+    rows. The legality rules and tensor names are those of `qlc-fuse-qkv`; refusals
+    are remarks.
+  }];
+  let dependentDialects = ["::qlc::QlcDialect"];
+}
+
+def FuseNormResidualPass : Pass<"qlc-fuse-norm-residual", "mlir::ModuleOp"> {
+  let summary = "Merges a residual add and the RMSNorm of its sum";
+  let description = [{
+    Rewrites `qlc.rms_norm` of a `qlc.add` into one `qlc.add_rms_norm` producing both
+    the sum (the residual stream, which replaces the add's result) and the normalized
+    rows, so the kernel reads the two addends once. Refused with a remark when an op
+    placed between the add and the norm reads the sum.
+  }];
+  let dependentDialects = ["::qlc::QlcDialect"];
+}
+
 #endif // QLC_PASSES_TD

@@ -28,20 +28,10 @@ mlir::LogicalResult addEmbeddingCast(mlir::OpPassManager &pm, const CompilePipel
   pm.addPass(createCastWeightsPass(o));
   return mlir::success();
 }
-} // namespace
 
-mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
-                                         const CompilePipelineOptions &opts,
-                                         std::string &error) {
-  if (!isKnownKvDtype(opts.kvCache)) {
-    error = "--kv-cache " + opts.kvCache + ": unknown (available: f32, f16, int8)";
-    return mlir::failure();
-  }
-  if (opts.kvCache != "f32") {
-    QuantizeKvPassOptions o;
-    o.dtype = opts.kvCache;
-    pm.addPass(createQuantizeKvPass(o));
-  }
+/// The weight-storage pass of --quant: a cast or a quantization (none for "none").
+mlir::LogicalResult addQuantPasses(mlir::OpPassManager &pm, const CompilePipelineOptions &opts,
+                                   std::string &error) {
   if (opts.quant == "none")
     return mlir::success();
   if (opts.quant == "f32" || opts.quant == "f16" || opts.quant == "bf16") {
@@ -83,6 +73,33 @@ mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
   return mlir::failure();
 }
 
+} // namespace
+
+mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
+                                         const CompilePipelineOptions &opts,
+                                         std::string &error) {
+  if (!isKnownKvDtype(opts.kvCache)) {
+    error = "--kv-cache " + opts.kvCache + ": unknown (available: f32, f16, int8)";
+    return mlir::failure();
+  }
+  if (opts.kvCache != "f32") {
+    QuantizeKvPassOptions o;
+    o.dtype = opts.kvCache;
+    pm.addPass(createQuantizeKvPass(o));
+  }
+  if (mlir::failed(addQuantPasses(pm, opts, error)))
+    return mlir::failure();
+  // Fusion runs after quantization: projections quantized with one scheme fuse into
+  // the tensors that quantizing the fused projection would make, and NF4 ones whose
+  // blocks would straddle two weights are refused (with a remark) and stay apart.
+  if (opts.fuse) {
+    pm.addPass(createFuseQkvPass());
+    pm.addPass(createFuseGateUpPass());
+    pm.addPass(createFuseNormResidualPass());
+  }
+  return mlir::success();
+}
+
 const std::vector<std::string> &knownQuantSchemes() {
   static const std::vector<std::string> s = {"none",   "f32",        "f16",   "bf16",
                                              "rtn-w4", "rtn-w4-sym", "rtn-w8", "rtn-w8-sym",
@@ -90,8 +107,26 @@ const std::vector<std::string> &knownQuantSchemes() {
   return s;
 }
 
+const std::vector<std::string> &qlcPassArguments() {
+  static const std::vector<std::string> s = [] {
+    std::vector<std::unique_ptr<mlir::Pass>> passes;
+    passes.push_back(createCastWeightsPass());
+    passes.push_back(createQuantizeRtnPass());
+    passes.push_back(createQuantizeNf4Pass());
+    passes.push_back(createQuantizeKvPass());
+    passes.push_back(createFuseQkvPass());
+    passes.push_back(createFuseGateUpPass());
+    passes.push_back(createFuseNormResidualPass());
+    std::vector<std::string> names;
+    for (const auto &p : passes)
+      names.push_back(p->getArgument().str());
+    return names;
+  }();
+  return s;
+}
+
 namespace {
-struct QuantPipelineOptions : mlir::PassPipelineOptions<QuantPipelineOptions> {
+struct CompilePipelineCliOptions : mlir::PassPipelineOptions<CompilePipelineCliOptions> {
   Option<std::string> quant{*this, "quant", llvm::cl::desc("Quantization scheme"),
                             llvm::cl::init("none")};
   Option<int64_t> groupSize{*this, "group-size", llvm::cl::desc("Quantization group size"),
@@ -102,22 +137,33 @@ struct QuantPipelineOptions : mlir::PassPipelineOptions<QuantPipelineOptions> {
       *this, "embedding-dtype",
       llvm::cl::desc("Embedding/lm_head storage under weight quantization"),
       llvm::cl::init("f16")};
+  Option<bool> fuse{*this, "fuse", llvm::cl::desc("Run the fusion passes"),
+                    llvm::cl::init(true)};
 };
 } // namespace
 
 void registerQlcPassesAndPipelines() {
   registerQlcPasses();
-  mlir::PassPipelineRegistration<QuantPipelineOptions>(
+  mlir::registerPassPipeline(
       "qlc-compile-pipeline", "The passes `qlc compile` runs before codegen",
-      [](mlir::OpPassManager &pm, const QuantPipelineOptions &o) {
-        std::string error;
+      [](mlir::OpPassManager &pm, llvm::StringRef optionsStr,
+         llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)> errorHandler) {
+        CompilePipelineCliOptions o;
+        if (mlir::failed(o.parseFromString(optionsStr)))
+          return mlir::failure();
         CompilePipelineOptions opts;
         opts.quant = o.quant;
         opts.groupSize = o.groupSize;
         opts.kvCache = o.kvCache;
         opts.embeddingDtype = o.embeddingDtype;
+        opts.fuse = o.fuse;
+        std::string error;
         if (mlir::failed(buildCompilePipeline(pm, opts, error)))
-          llvm::errs() << "qlc-compile-pipeline: " << error << "\n";
+          return errorHandler("qlc-compile-pipeline: " + error);
+        return mlir::success();
+      },
+      [](llvm::function_ref<void(const mlir::detail::PassOptions &)> optHandler) {
+        optHandler(CompilePipelineCliOptions());
       });
 }
 

@@ -87,7 +87,7 @@ int inspect(const std::string &path, bool asJson) {
       if (auto it = weights.find(wname); it != weights.end())
         size = fmt::format("{} {}", it->second->at("dtype").get<std::string>(),
                            humanBytes(it->second->at("bytes").get<double>()));
-      std::cout << fmt::format("  {:<14} {:<48} {:<10} {}\n", k.at("op").get<std::string>(),
+      std::cout << fmt::format("  {:<20} {:<48} {:<10} {}\n", k.at("op").get<std::string>(),
                                k.at("kernel").get<std::string>(), size, wname);
     }
   } catch (const std::exception &e) {
@@ -100,6 +100,7 @@ int inspect(const std::string &path, bool asJson) {
 } // namespace
 
 int main(int argc, char **argv) {
+  qlc::registerQlcPassesAndPipelines(); // for --pass-pipeline
   CLI::App app{"qlc: ahead-of-time compiler for decoder-only language models"};
   app.require_subcommand(1);
   qlc::CompileOptions co;
@@ -132,18 +133,31 @@ int main(int argc, char **argv) {
   compile->add_option("--max-tokens", co.maxTokens, "Tokens per forward step (prefill chunk)")
       ->capture_default_str();
   compile->add_option("--cxx", co.cxx, "Host C++ compiler for the generated code");
-  compile->add_flag("--print-ir-after-all", co.printIrAfterAll, "Print the IR after every pass");
+  compile->add_flag("--fuse,!--no-fuse", co.fuse,
+                    "Fuse q/k/v and gate/up projections and residual adds into norms "
+                    "(default; --no-fuse: keep the imported graph's ops)");
+  compile->add_option("--pass-pipeline", co.passPipeline,
+                      "Run this textual pass pipeline instead of the one --quant and --fuse "
+                      "build, e.g. 'builtin.module(qlc-fuse-qkv,qlc-quantize-rtn{bits=4})'");
+  compile->add_flag("--print-ir-after-all", co.printIrAfterAll,
+                    "Print the IR after every pass (to stderr)");
+  compile->add_option("--mlir-print-ir-after", co.printIrAfter,
+                      "Print the IR after this pass (its flag, e.g. qlc-fuse-qkv; repeatable, "
+                      "or a comma list)")
+      ->allow_extra_args(false)
+      ->delimiter(',');
   compile->add_flag("--timing", co.timing, "Report the time of each stage and pass");
   compile->add_flag("-v,--verbose", co.verbose, "Report each stage");
   compile->add_flag("--keep-temps", co.keepTemps, "Keep the generated source and build files");
 
   std::string importSrc, importQuant = "none";
-  bool configOnly = false;
+  bool configOnly = false, importFuse = false;
   auto *imp = app.add_subcommand("import", "Print the qlc IR of a model folder or config.json");
   imp->add_option("source", importSrc, "Model folder, or config.json with --config-only")->required();
   imp->add_flag("--config-only", configOnly, "Build the IR from config.json alone (no weights)");
   imp->add_option("--quant", importQuant, "Run the compile pipeline of this scheme first")
       ->capture_default_str();
+  imp->add_flag("--fuse", importFuse, "Run the fusion passes too (after --quant)");
 
   std::string inspectPath;
   bool inspectJson = false;
@@ -189,7 +203,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (*imp) {
-    if (llvm::Error e = qlc::importAndPrint(importSrc, configOnly, importQuant))
+    if (llvm::Error e = qlc::importAndPrint(importSrc, configOnly, importQuant, importFuse))
       return report(std::move(e));
     return 0;
   }

@@ -266,6 +266,29 @@ llvm::Error X86Emitter::emitOp(Operation *op) {
         call(o, fmt::format("silu_mul<{}, {}>", isa, width(o.getGate())),
              fmt::format("ctx, M, {}, {}, {}", g, u, y));
       })
+      .Case<SwiGluOp>([&](SwiGluOp o) {
+        std::string x = act(o.getX()), y = out(o.getResult());
+        call(o, fmt::format("swiglu<{}, {}>", isa, width(o.getResult())),
+             fmt::format("ctx, M, {}, {}", x, y));
+      })
+      .Case<SplitOp>([&](SplitOp o) {
+        std::string x = act(o.getX());
+        int64_t off = 0;
+        for (Value r : o.getResults()) {
+          std::string y = out(r);
+          call(o, fmt::format("split_cols<{}, {}, {}, {}>", isa, width(o.getX()), off, width(r)),
+               fmt::format("ctx, M, {}, {}", x, y));
+          off += width(r);
+        }
+      })
+      .Case<AddRmsNormOp>([&](AddRmsNormOp o) {
+        std::string w = weightExpr(o.getWeight()), a = act(o.getLhs()), c = act(o.getRhs());
+        std::string s = out(o.getSum()), y = out(o.getResult());
+        call(o, fmt::format("add_rms_norm<{}, {}>", isa, width(o.getLhs())),
+             fmt::format("ctx, M, {}, {}, {}, {}, {}, {}", a, c, w,
+                         flt(o.getEpsilon().convertToDouble()), s, y),
+             weightName(o.getWeight()));
+      })
       .Case<AddOp>([&](AddOp o) {
         std::string a = act(o.getLhs()), c = act(o.getRhs()), y = out(o.getResult());
         call(o, fmt::format("add<{}, {}>", isa, width(o.getLhs())),

@@ -325,14 +325,22 @@ def test_run_prompt_without_tokenizer(artifact_cache):
 
 # ---------------------------------------------------------------- valid uses, alongside
 
-def test_inspect_json(artifact_cache):
+# Fused (the default): per layer, q/k/v weights and biases are one tensor each and
+# gate/up one (29 - 2 * 5 = 19 tensors); --no-fuse keeps the checkpoint's tensors.
+@pytest.mark.parametrize("fuse,q_bias,count", [
+    ("--fuse", "model.layers.1.self_attn.{q,k,v}_proj.bias", 19),
+    ("--no-fuse", "model.layers.1.self_attn.q_proj.bias", 29)])
+def test_inspect_json(fuse, q_bias, count, artifact_cache, tmp_path):
     art = artifact_cache(SMALL)
+    if fuse == "--no-fuse":
+        art = tmp_path / "unfused.so"
+        run_ok("qlc", "compile", SMALL, "-o", art, fuse)
     m = json.loads(run_ok("qlc", "inspect", "--json", art).stdout)
     assert m["format"] == "qlc-artifact"
     assert m["model"]["vocab_size"] == 260 and m["model"]["num_layers"] == 2
     names = {w["name"] for w in m["weights"]}
-    assert {EMB, NORM, "lm_head.weight", "model.layers.1.self_attn.q_proj.bias"} <= names
-    assert len(m["weights"]) == 29
+    assert {EMB, NORM, "lm_head.weight", q_bias} <= names
+    assert len(m["weights"]) == count
     for w in m["weights"]:
         assert w["offset"] % 64 == 0 and w["bytes"] > 0
     assert m["kernels"] and all({"op", "kernel", "weight"} <= set(k) for k in m["kernels"])

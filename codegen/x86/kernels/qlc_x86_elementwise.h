@@ -1,4 +1,5 @@
-// qlc_x86_elementwise.h - row-wise kernels: embedding, RMSNorm, RoPE, SiLU*mul, add.
+// qlc_x86_elementwise.h - row-wise kernels: embedding, RMSNorm (with a residual add),
+// RoPE, SiLU*mul and SwiGLU, add, column split.
 #ifndef QLC_X86_ELEMENTWISE_H
 #define QLC_X86_ELEMENTWISE_H
 
@@ -6,6 +7,7 @@
 #include "qlc_x86_parallel.h"
 
 #include <cmath>
+#include <cstring>
 
 namespace qlc {
 namespace x86 {
@@ -29,26 +31,48 @@ void embedding(const qlc_exec_ctx *c, int64_t M, const int32_t *ids, const T *ta
   });
 }
 
+/// One row of RMSNorm: out = x / sqrt(mean(x^2) + eps) * w.
+template <class Isa, int D>
+inline void rms_norm_row(const float *xr, const float *w, float eps, float *o) {
+  constexpr int DV = (D / Isa::W) * Isa::W;
+  typename Isa::V acc = Isa::zero();
+  for (int i = 0; i < DV; i += Isa::W) {
+    typename Isa::V v = Isa::load(xr + i);
+    acc = Isa::fma(v, v, acc);
+  }
+  float ss = Isa::hsum(acc);
+  for (int i = DV; i < D; ++i)
+    ss += xr[i] * xr[i];
+  float inv = 1.0f / std::sqrt(ss / static_cast<float>(D) + eps);
+  for (int i = 0; i < D; ++i)
+    o[i] = w[i] * (xr[i] * inv);
+}
+
 /// out = x / sqrt(mean(x^2) + eps) * w, per row, as LlamaRMSNorm computes it in f32.
 template <class Isa, int D>
 void rms_norm(const qlc_exec_ctx *c, int64_t M, const float *x, const float *w, float eps,
               float *out) {
-  constexpr int DV = (D / Isa::W) * Isa::W;
   parallel_for(c, M, grain_for(D, 8192), [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) {
-      const float *xr = x + t * D;
-      typename Isa::V acc = Isa::zero();
-      for (int i = 0; i < DV; i += Isa::W) {
-        typename Isa::V v = Isa::load(xr + i);
-        acc = Isa::fma(v, v, acc);
-      }
-      float ss = Isa::hsum(acc);
+    for (int64_t t = b; t < e; ++t)
+      rms_norm_row<Isa, D>(x + t * D, w, eps, out + t * D);
+  });
+}
+
+/// sum = a + b and out = rms_norm(sum), row by row (the same numbers as add, then
+/// rms_norm). sum may alias a or b.
+template <class Isa, int D>
+void add_rms_norm(const qlc_exec_ctx *c, int64_t M, const float *a, const float *b,
+                  const float *w, float eps, float *sum, float *out) {
+  constexpr int DV = (D / Isa::W) * Isa::W;
+  parallel_for(c, M, grain_for(D, 8192), [&](int64_t r0, int64_t r1) {
+    for (int64_t t = r0; t < r1; ++t) {
+      const float *ar = a + t * D, *br = b + t * D;
+      float *sr = sum + t * D;
+      for (int i = 0; i < DV; i += Isa::W)
+        Isa::store(sr + i, Isa::add(Isa::load(ar + i), Isa::load(br + i)));
       for (int i = DV; i < D; ++i)
-        ss += xr[i] * xr[i];
-      float inv = 1.0f / std::sqrt(ss / static_cast<float>(D) + eps);
-      float *o = out + t * D;
-      for (int i = 0; i < D; ++i)
-        o[i] = w[i] * (xr[i] * inv);
+        sr[i] = ar[i] + br[i];
+      rms_norm_row<Isa, D>(sr, w, eps, out + t * D);
     }
   });
 }
@@ -91,6 +115,30 @@ void silu_mul(const qlc_exec_ctx *c, int64_t M, const float *gate, const float *
       out[i] = g / (1.0f + std::exp(-g)) * up[i];
     }
   });
+}
+
+/// out[t, i] = silu(x[t, i]) * x[t, I + i]: the epilogue of a fused [gate | up]
+/// projection of width 2I, with silu_mul's arithmetic.
+template <class Isa, int I>
+void swiglu(const qlc_exec_ctx *c, int64_t M, const float *x, float *out) {
+  parallel_for(c, M, grain_for(I, 16384), [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const float *gate = x + t * 2 * I, *up = gate + I;
+      float *o = out + t * I;
+      for (int i = 0; i < I; ++i) {
+        float g = gate[i];
+        o[i] = g / (1.0f + std::exp(-g)) * up[i];
+      }
+    }
+  });
+}
+
+/// out[t, :] = x[t, OFF : OFF + W] for rows of width D: one part of a fused projection.
+template <class Isa, int D, int OFF, int W>
+void split_cols(const qlc_exec_ctx *, int64_t M, const float *x, float *out) {
+  static_assert(OFF >= 0 && W > 0 && OFF + W <= D, "the columns lie inside the row");
+  for (int64_t t = 0; t < M; ++t)
+    std::memcpy(out + t * W, x + t * D + OFF, sizeof(float) * W);
 }
 
 /// out = a + b.

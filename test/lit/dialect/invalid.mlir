@@ -188,6 +188,42 @@ func.func @silu_mul(%g: tensor<?x64xf32>, %u: tensor<?x32xf32>) {
 
 // -----
 
+// Tests that swiglu's input must be twice as wide as its result.
+func.func @swiglu(%x: tensor<?x64xf32>) {
+  // expected-error @+1 {{input width 64 must be twice the result width 16}}
+  %a = qlc.swiglu %x : (tensor<?x64xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that split's result widths must add up to its input width.
+func.func @split_widths(%x: tensor<?x64xf32>) {
+  // expected-error @+1 {{result widths add up to 48, not the input width 64}}
+  %a, %b = qlc.split %x : (tensor<?x64xf32>) -> (tensor<?x32xf32>, tensor<?x16xf32>)
+  return
+}
+
+// -----
+
+// Tests that split needs two results at least.
+func.func @split_one(%x: tensor<?x64xf32>) {
+  // expected-error @+1 {{needs at least two results, got 1}}
+  %a = qlc.split %x : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that add_rms_norm's weight must have the input width.
+func.func @add_rms_norm_weight(%a: tensor<?x64xf32>, %w: tensor<32xf32>) {
+  // expected-error @+1 {{weight must be 1-D of the input width 64}}
+  %s, %n = qlc.add_rms_norm %a, %a, %w {epsilon = 1.0e-05 : f64} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<32xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>)
+  return
+}
+
+// -----
+
 // Tests that add's operands must agree.
 func.func @add(%a: tensor<?x64xf32>, %b: tensor<?x32xf32>) {
   // expected-error @+1 {{operands and result must have the same type}}

@@ -42,3 +42,18 @@ func.func @static_tokens(%x: tensor<3x16xf32>) -> tensor<3x16xf32> {
   %s = qlc.add %x, %x : (tensor<3x16xf32>, tensor<3x16xf32>) -> tensor<3x16xf32>
   return %s : tensor<3x16xf32>
 }
+
+// -----
+
+// Tests that the ops of fused graphs round-trip: split, swiglu and add_rms_norm.
+// CHECK-LABEL: func.func @fused_ops
+func.func @fused_ops(%x: tensor<?x128xf32>, %h: tensor<?x64xf32>) -> (tensor<?x32xf32>, tensor<?x64xf32>) {
+  // CHECK: %[[S:.*]]:3 = qlc.split %{{.*}} : (tensor<?x128xf32>) -> (tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+  %q, %k, %v = qlc.split %x : (tensor<?x128xf32>) -> (tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+  // CHECK: qlc.swiglu %[[S]]#0 : (tensor<?x64xf32>) -> tensor<?x32xf32>
+  %a = qlc.swiglu %q : (tensor<?x64xf32>) -> tensor<?x32xf32>
+  %w = qlc.weight "norm" : tensor<64xf32>
+  // CHECK: qlc.add_rms_norm %{{.*}}, %[[S]]#0, %{{.*}} {epsilon = 1.000000e-05 : f64} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>)
+  %s, %n = qlc.add_rms_norm %h, %q, %w {epsilon = 1.0e-05 : f64} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>)
+  return %a, %n : tensor<?x32xf32>, tensor<?x64xf32>
+}

@@ -2,7 +2,7 @@
 // RUN: qlc-opt %s -qlc-compile-pipeline="quant=nf4 embedding-dtype=bf16" | FileCheck %s --check-prefix=BF16
 // RUN: qlc-opt %s -qlc-compile-pipeline="quant=rtn-w8 embedding-dtype=source" | FileCheck %s --check-prefix=SRC
 // RUN: qlc-opt %s -qlc-compile-pipeline | FileCheck %s --check-prefix=SRC
-// RUN: qlc-opt %s -qlc-compile-pipeline="quant=rtn-w4 embedding-dtype=f64" 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: not qlc-opt %s -qlc-compile-pipeline="quant=rtn-w4 embedding-dtype=f64" 2>&1 | FileCheck %s --check-prefix=BAD
 
 // Tests that weight quantization leaves the (tied) embedding table and logits projection
 // as the only float matrices and narrows them to f16 by default (bf16 on request), while
