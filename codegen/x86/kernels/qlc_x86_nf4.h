@@ -192,11 +192,19 @@ void qlinear_nf4(const qlc_exec_ctx *c, int64_t M, const float *x, const uint8_t
                                   n * static_cast<int64_t>(K), K, row.data());
       for (int64_t m = 0; m < M; ++m) {
         const float *xr = x + m * K;
-        typename Isa::V acc = Isa::zero();
+        // Four independent accumulators, so the FMA latency is hidden.
+        typename Isa::V a0 = Isa::zero(), a1 = Isa::zero(), a2 = Isa::zero(), a3 = Isa::zero();
+        const float *r = row.data();
         int64_t k = 0;
+        for (; k + 4 * W <= K; k += 4 * W) {
+          a0 = Isa::fma(Isa::load(r + k), Isa::load(xr + k), a0);
+          a1 = Isa::fma(Isa::load(r + k + W), Isa::load(xr + k + W), a1);
+          a2 = Isa::fma(Isa::load(r + k + 2 * W), Isa::load(xr + k + 2 * W), a2);
+          a3 = Isa::fma(Isa::load(r + k + 3 * W), Isa::load(xr + k + 3 * W), a3);
+        }
         for (; k + W <= K; k += W)
-          acc = Isa::fma(Isa::load(row.data() + k), Isa::load(xr + k), acc);
-        float s = Isa::hsum(acc);
+          a0 = Isa::fma(Isa::load(r + k), Isa::load(xr + k), a0);
+        float s = Isa::hsum(Isa::add(Isa::add(a0, a1), Isa::add(a2, a3)));
         for (; k < K; ++k)
           s += row[k] * xr[k];
         y[m * N + n] = bias != nullptr ? s + bias[n] : s;
