@@ -3,6 +3,7 @@
 
 #include "codegen/Codegen.h"
 #include "compiler/Artifact.h"
+#include "compiler/Calibration.h"
 #include "compiler/GgufImport.h"
 #include "compiler/Importer.h"
 #include "compiler/StoreProvider.h"
@@ -111,12 +112,14 @@ llvm::Error loadSource(const std::string &source, bool configOnly, ModelConfig &
 }
 
 llvm::Error runPipeline(mlir::ModuleOp module, const std::string &quant, int64_t groupSize,
-                        const std::string &kvCache, bool printIr, bool timing) {
+                        const std::string &kvCache, bool printIr, bool timing,
+                        bool actOrder = false) {
   mlir::PassManager pm(module->getContext());
   CompilePipelineOptions po;
   po.quant = quant;
   po.groupSize = groupSize;
   po.kvCache = kvCache;
+  po.actOrder = actOrder;
   std::string error;
   if (mlir::failed(buildCompilePipeline(pm, po, error)))
     return badInput(error);
@@ -261,6 +264,14 @@ llvm::Error compileModel(const CompileOptions &opts) {
                       " is not writable");
   }
 
+  // Calibration files are checked before the (possibly long) model load.
+  for (const auto &[flag, file] : {std::pair<std::string, std::string>{"--calib", opts.calibFile},
+                                   {"--calib-tokens", opts.calibTokens}}) {
+    std::error_code ec;
+    if (!file.empty() && !fs::is_regular_file(file, ec))
+      return badInput(flag + " " + file + ": no such file");
+  }
+
   ModelConfig cfg;
   std::unique_ptr<WeightStore> store;
   TokenizerAsset tokenizer;
@@ -277,8 +288,30 @@ llvm::Error compileModel(const CompileOptions &opts) {
   clock.stage("import");
   StoreProvider provider(*store);
   setWeightProvider(&ctx, &provider);
+  CalibrationData calib;
+  if (isCalibratedQuantScheme(opts.quant)) {
+    CalibrationOptions copts{opts.calibFile, opts.calibTokens, opts.calibSamples,
+                             opts.calibSeqLen};
+    auto calibOr = loadCalibration(copts, tokenizer, cfg.maxPositionEmbeddings);
+    if (!calibOr)
+      return asBadInput(calibOr.takeError());
+    calib = std::move(*calibOr);
+    for (int32_t id : calib.tokens)
+      if (id >= cfg.vocabSize)
+        return badInput("--calib-tokens " + calib.source + ": token id " + std::to_string(id) +
+                        " is outside the model's vocabulary of " +
+                        std::to_string(cfg.vocabSize));
+    llvm::errs() << "qlc: calibrating on " << calib.samples << " x " << calib.seqLen
+                 << " tokens of " << calib.source << "\n";
+    setCalibrationData(&ctx, &calib);
+    clock.stage("calibration text");
+  } else if (opts.calibFlagsGiven || opts.actOrder) {
+    return badInput(std::string(opts.actOrder ? "--act-order" : "--calib") +
+                    " applies to the calibrated schemes (gptq-w4, gptq-w8), not --quant " +
+                    opts.quant);
+  }
   if (llvm::Error e = runPipeline(**moduleOr, opts.quant, opts.groupSize, opts.kvCache,
-                                  opts.printIrAfterAll, opts.timing))
+                                  opts.printIrAfterAll, opts.timing, opts.actOrder))
     return e;
   clock.stage("passes");
 

@@ -20,15 +20,20 @@ namespace qlc {
 
 /// Options of the compile pipeline, from `qlc compile`'s flags.
 struct CompilePipelineOptions {
-  /// none | f32 | f16 | bf16 | rtn-w4 | rtn-w8 (a "-sym" suffix: symmetric) | nf4 |
-  /// nf4-dq (double quantization of the absmax)
+  /// none | f32 | f16 | bf16 | rtn-w4 | rtn-w8 | gptq-w4 | gptq-w8 (a "-sym" suffix:
+  /// symmetric) | nf4 | nf4-dq (double quantization of the absmax)
   std::string quant = "none";
   /// Input features per quantization group; -1: the scheme's default (128 for 4 bits,
   /// per channel for 8 bits); 0: per channel. nf4: the block size (default 64).
   int64_t groupSize = -1;
   /// KV cache storage: f32 (exact, the default), f16 or int8 (see qlc-quantize-kv).
   std::string kvCache = "f32";
+  /// gptq-*: quantize columns by decreasing Hessian diagonal (with static groups).
+  bool actOrder = false;
 };
+
+/// True for the --quant schemes that run the model on calibration text (gptq-*).
+bool isCalibratedQuantScheme(const std::string &quant);
 
 /// The --quant schemes the compile pipeline knows.
 const std::vector<std::string> &knownQuantSchemes();

@@ -43,6 +43,19 @@ mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
       return mlir::success();
     }
   }
+  if (isCalibratedQuantScheme(opts.quant)) {
+    std::string rest = opts.quant.substr(6);
+    QuantizeGptqPassOptions o;
+    o.symmetric = rest.size() > 4 && rest.compare(rest.size() - 4, 4, "-sym") == 0;
+    if (o.symmetric)
+      rest.resize(rest.size() - 4);
+    o.bits = rest == "4" ? 4 : 8;
+    o.groupSize = opts.groupSize >= 0 ? opts.groupSize : (o.bits == 4 ? 128 : 0);
+    o.actOrder = opts.actOrder;
+    o.staticGroups = opts.actOrder; // act-order keeps natural-order groups only this way
+    pm.addPass(createQuantizeGptqPass(o));
+    return mlir::success();
+  }
   if (opts.quant == "nf4" || opts.quant == "nf4-dq") {
     QuantizeNf4PassOptions o;
     o.doubleQuant = opts.quant == "nf4-dq";
@@ -66,8 +79,14 @@ mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
 const std::vector<std::string> &knownQuantSchemes() {
   static const std::vector<std::string> s = {"none",   "f32",        "f16",   "bf16",
                                              "rtn-w4", "rtn-w4-sym", "rtn-w8", "rtn-w8-sym",
-                                             "nf4",    "nf4-dq"};
+                                             "nf4",    "nf4-dq",
+                                             "gptq-w4", "gptq-w4-sym", "gptq-w8", "gptq-w8-sym"};
   return s;
+}
+
+bool isCalibratedQuantScheme(const std::string &quant) {
+  return quant == "gptq-w4" || quant == "gptq-w4-sym" || quant == "gptq-w8" ||
+         quant == "gptq-w8-sym";
 }
 
 namespace {
@@ -78,6 +97,8 @@ struct QuantPipelineOptions : mlir::PassPipelineOptions<QuantPipelineOptions> {
                             llvm::cl::init(-1)};
   Option<std::string> kvCache{*this, "kv-cache", llvm::cl::desc("KV cache dtype"),
                               llvm::cl::init("f32")};
+  Option<bool> actOrder{*this, "act-order", llvm::cl::desc("gptq: act-order"),
+                        llvm::cl::init(false)};
 };
 } // namespace
 
@@ -91,6 +112,7 @@ void registerQlcPassesAndPipelines() {
         opts.quant = o.quant;
         opts.groupSize = o.groupSize;
         opts.kvCache = o.kvCache;
+        opts.actOrder = o.actOrder;
         if (mlir::failed(buildCompilePipeline(pm, opts, error)))
           llvm::errs() << "qlc-compile-pipeline: " << error << "\n";
       });
