@@ -23,10 +23,11 @@ struct CalibrationOptions {
 /// The calibration text compiled into qlc.
 std::string_view bundledCalibrationText();
 
-/// Reads the calibration text, tokenizes it with the model's tokenizer (no special
-/// tokens), or reads the ids of `tokensFile` (for models without a tokenizer), and cuts `samples` windows of `seqLen` tokens spread evenly over it (fewer,
-/// with a warning, when the text is too short for all of them). Errors are about the
-/// input and name the flag or the file.
+/// Reads the calibration text and tokenizes it with the model's tokenizer (no special
+/// tokens), or reads the ids of `tokensFile` (for models without a tokenizer), then cuts
+/// `samples` windows of `seqLen` tokens spread evenly over it (fewer, with a warning,
+/// when it is too short for all of them). Errors are about the input and name the flag
+/// or the file.
 llvm::Expected<CalibrationData> loadCalibration(const CalibrationOptions &opts,
                                                 const TokenizerAsset &tokenizer,
                                                 int64_t maxPositions);

@@ -307,7 +307,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
     clock.stage("calibration text");
   } else if (opts.calibFlagsGiven || opts.actOrder) {
     return badInput(std::string(opts.actOrder ? "--act-order" : "--calib") +
-                    " applies to the calibrated schemes (gptq-w4, gptq-w8), not --quant " +
+                    " applies to the calibrated schemes (gptq-*, awq-*), not --quant " +
                     opts.quant);
   }
   if (llvm::Error e = runPipeline(**moduleOr, opts.quant, opts.groupSize, opts.kvCache,

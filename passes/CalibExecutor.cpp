@@ -117,20 +117,18 @@ void parallelFor(int64_t n, const std::function<void(int64_t, int64_t)> &fn) {
     t.join();
 }
 
-namespace {
-std::string blockName(const std::string &weight) {
+std::string calibBlockName(const std::string &weight) {
   size_t at = weight.find("layers.");
   if (at == std::string::npos)
     return weight;
   size_t end = weight.find('.', at + 7);
   return weight.substr(0, end);
 }
-} // namespace
 
 BlockProgress::BlockProgress(std::string pass, const std::vector<std::string> &weightNames)
     : pass(std::move(pass)), start(std::chrono::steady_clock::now()), blockStart(start) {
   for (const auto &w : weightNames)
-    blockOf.push_back(blockName(w));
+    blockOf.push_back(calibBlockName(w));
   lastOfBlock.resize(blockOf.size());
   for (size_t i = 0; i < blockOf.size(); ++i) {
     lastOfBlock[i] = i + 1 == blockOf.size() || blockOf[i + 1] != blockOf[i];

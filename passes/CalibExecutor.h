@@ -56,6 +56,10 @@ private:
   double computeSec = 0;
 };
 
+/// The block (decoder layer) a linear belongs to: its weight name up to "layers.<N>", or
+/// the whole name when it has no layer number.
+std::string calibBlockName(const std::string &weight);
+
 /// Reports on stderr, one line per block, how far a calibrating pass is, with an ETA. A
 /// block is a decoder layer: the linears whose weight names share "...layers.<N>".
 class BlockProgress {

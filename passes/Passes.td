@@ -80,6 +80,41 @@ def QuantizeGptqPass : Pass<"qlc-quantize-gptq", "mlir::ModuleOp"> {
   let dependentDialects = ["::qlc::QlcDialect"];
 }
 
+def QuantizeAwqPass : Pass<"qlc-quantize-awq", "mlir::ModuleOp"> {
+  let summary = "AWQ quantization of the projections' weights, calibrated on sample text";
+  let description = [{
+    Rewrites every `qlc.linear` into a `qlc.quantized_linear` of format "int" (the
+    layout, scales and zero points of `qlc-quantize-rtn`) after AWQ's searches
+    (passes/Awq.h). The float model runs on the calibration samples attached to the
+    context (`qlc compile --calib`); for each block (decoder layer), each group of
+    linears reading one input gets the per-channel scale search s = mean|x|^alpha over
+    `grid` values of alpha, judged by the group's output error over all calibration
+    tokens; the weights are multiplied by s and 1/s is folded into the op producing
+    the input: the rms_norm's weight (a new f32 tensor `<weight>.awq`), or the rows
+    (and bias) of the preceding linear (up_proj before down_proj; v_proj before
+    o_proj when there are as many KV heads as query heads). Inputs with neither are
+    not scaled. Then, unless `clip=false`, each weight's (row, group) ranges are
+    clipped to the best of absmax * (1 - i/grid), i < grid/2 (not for q and k, as in
+    AutoAWQ), and the weights are quantized round-to-nearest in groups with zero
+    points. The next block is calibrated on the float block's outputs, as in AutoAWQ.
+
+    With no weight provider attached (qlc-opt, lit) only the IR is rewritten; with one
+    but no calibration samples the pass fails. Tensors are named
+    `<weight>.awq<bits><a|s>g<group>`.
+  }];
+  let options = [
+    Option<"bits", "bits", "int64_t", /*default=*/"4", "4 or 8">,
+    Option<"groupSize", "group-size", "int64_t", /*default=*/"128",
+           "Input features per group; 0: per channel">,
+    Option<"symmetric", "symmetric", "bool", /*default=*/"false",
+           "No zero points: zero is 2^(bits-1)">,
+    Option<"grid", "grid", "int64_t", /*default=*/"20",
+           "Values of alpha in the scale search; shrink steps are grid/2">,
+    Option<"clip", "clip", "bool", /*default=*/"true", "Run the clipping search">
+  ];
+  let dependentDialects = ["::qlc::QlcDialect"];
+}
+
 def QuantizeNf4Pass : Pass<"qlc-quantize-nf4", "mlir::ModuleOp"> {
   let summary = "bitsandbytes NF4 quantization of the projections' weights";
   let description = [{

@@ -43,6 +43,18 @@ mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
       return mlir::success();
     }
   }
+  if (opts.quant.rfind("awq-w", 0) == 0 && isCalibratedQuantScheme(opts.quant)) {
+    if (opts.actOrder) {
+      error = "--act-order applies to gptq-* schemes, not " + opts.quant;
+      return mlir::failure();
+    }
+    QuantizeAwqPassOptions o;
+    o.symmetric = opts.quant.size() > 10; // awq-w4-sym
+    o.bits = opts.quant[5] == '4' ? 4 : 8;
+    o.groupSize = opts.groupSize >= 0 ? opts.groupSize : (o.bits == 4 ? 128 : 0);
+    pm.addPass(createQuantizeAwqPass(o));
+    return mlir::success();
+  }
   if (isCalibratedQuantScheme(opts.quant)) {
     std::string rest = opts.quant.substr(6);
     QuantizeGptqPassOptions o;
@@ -80,13 +92,15 @@ const std::vector<std::string> &knownQuantSchemes() {
   static const std::vector<std::string> s = {"none",   "f32",        "f16",   "bf16",
                                              "rtn-w4", "rtn-w4-sym", "rtn-w8", "rtn-w8-sym",
                                              "nf4",    "nf4-dq",
-                                             "gptq-w4", "gptq-w4-sym", "gptq-w8", "gptq-w8-sym"};
+                                             "gptq-w4", "gptq-w4-sym", "gptq-w8", "gptq-w8-sym",
+                                             "awq-w4", "awq-w4-sym", "awq-w8", "awq-w8-sym"};
   return s;
 }
 
 bool isCalibratedQuantScheme(const std::string &quant) {
   return quant == "gptq-w4" || quant == "gptq-w4-sym" || quant == "gptq-w8" ||
-         quant == "gptq-w8-sym";
+         quant == "gptq-w8-sym" || quant == "awq-w4" || quant == "awq-w4-sym" ||
+         quant == "awq-w8" || quant == "awq-w8-sym";
 }
 
 namespace {

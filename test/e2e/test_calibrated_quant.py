@@ -1,6 +1,6 @@
-"""GPTQ end to end (`qlc compile --quant gptq-w4|gptq-w8`): calibration on text, the
-compiled artifacts run, and GPTQ's perplexity is no worse than round-to-nearest's at the
-same group size.
+"""GPTQ and AWQ end to end (`qlc compile --quant gptq-w4|gptq-w8|awq-w4|awq-w8`):
+calibration on text, the compiled artifacts run, and their perplexity is no worse than
+round-to-nearest's at the same group size.
 
 stories260k was trained on TinyStories; its calibration and evaluation texts are stories
 sampled from the float model itself with different seeds (so they are disjoint and of
@@ -49,7 +49,7 @@ def compiled(tmp_path_factory, story_texts):
             out = d / f"{'-'.join(key).replace('--', '')}.so"
             args = ["compile", DEMO_MODEL, "-o", out, "--quant", quant, "--group-size", "32",
                     *extra]
-            if quant.startswith("gptq"):
+            if quant.startswith(("gptq", "awq")):
                 args += ["--calib", story_texts[0], "--calib-samples", "32",
                          "--calib-seqlen", "128"]
             p = run_ok("qlc", *args)
@@ -89,6 +89,40 @@ def test_gptq_names_its_tensors_and_runs_the_int_kernels(compiled):
     assert "model.layers.0.mlp.down_proj.weight.gptq4ag32o" in out
 
 
+def test_awq_w4_perplexity_is_no_worse_than_rtn(compiled, story_texts):
+    awq, log = compiled("awq-w4")
+    rtn, _ = compiled("rtn-w4")
+    p_awq, p_rtn = perplexity(awq, story_texts[1]), perplexity(rtn, story_texts[1])
+    print(f"stories260k g32 perplexity: rtn-w4 {p_rtn:.4f} awq-w4 {p_awq:.4f}")
+    assert p_awq <= p_rtn
+    blocks = [line for line in log.splitlines() if "qlc: awq: block" in line]
+    assert len(blocks) == 5 and "ETA" in blocks[-1]
+    assert "scale search" in log and "clipping search" in log
+
+
+def test_awq_w8_is_close_to_float(compiled, story_texts):
+    # 8 bits hide the rounding, not a wrong fold: the scales moved into the norms and
+    # into up_proj must cancel exactly.
+    awq, _ = compiled("awq-w8")
+    f32, _ = compiled("none")
+    p8, p32 = perplexity(awq, story_texts[1]), perplexity(f32, story_texts[1])
+    assert abs(p8 - p32) <= 0.01 * p32
+
+
+def test_awq_folds_scales_into_the_norms(compiled):
+    art, _ = compiled("awq-w4")
+    out = run_ok("qlc", "inspect", art, "--json").stdout
+    assert "model.layers.0.input_layernorm.weight.awq" in out
+    assert "model.layers.0.post_attention_layernorm.weight.awq" in out
+    assert "model.layers.0.mlp.down_proj.weight.awq4ag32.qweight" in out
+
+
+def test_awq_refuses_act_order(tmp_path):
+    p = run("qlc", "compile", DEMO_MODEL, "-o", tmp_path / "x.so", "--quant", "awq-w4",
+            "--act-order")
+    assert p.returncode == 2 and "--act-order" in p.stderr, p.stderr
+
+
 def test_fixture_without_tokenizer_calibrates_on_token_ids(tmp_path):
     ids = tmp_path / "ids.txt"
     ids.write_text(" ".join(str((i * 37) % 250) for i in range(4000)))
@@ -111,8 +145,9 @@ def test_fixture_without_tokenizer_calibrates_on_token_ids(tmp_path):
     (["--calib-seqlen", "1"], "--calib-seqlen must be in"),
     (["--calib-seqlen", "100000"], "--calib-seqlen must be in"),
 ])
-def test_bad_calibration_input_is_exit_2(tmp_path, args, needle):
-    p = run("qlc", "compile", DEMO_MODEL, "-o", tmp_path / "x.so", "--quant", "gptq-w4", *args)
+@pytest.mark.parametrize("quant", ["gptq-w4", "awq-w4"])
+def test_bad_calibration_input_is_exit_2(tmp_path, args, needle, quant):
+    p = run("qlc", "compile", DEMO_MODEL, "-o", tmp_path / "x.so", "--quant", quant, *args)
     assert p.returncode == 2, p.stderr
     lines = p.stderr.strip().splitlines()
     assert needle in lines[-1], p.stderr
@@ -121,7 +156,7 @@ def test_bad_calibration_input_is_exit_2(tmp_path, args, needle):
 def test_calibration_flags_need_a_calibrated_scheme(tmp_path):
     for args in (["--calib-samples", "8"], ["--act-order"]):
         p = run("qlc", "compile", DEMO_MODEL, "-o", tmp_path / "x.so", "--quant", "rtn-w4", *args)
-        assert p.returncode == 2 and "gptq" in p.stderr, p.stderr
+        assert p.returncode == 2 and "gptq-*, awq-*" in p.stderr, p.stderr
 
 
 def test_bad_calibration_token_ids(tmp_path):
