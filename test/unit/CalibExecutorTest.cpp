@@ -6,6 +6,7 @@
 // architecture: GQA, bf16/f16 weights, q/k/v bias, sliding window, rope scaling.
 //
 #include "compiler/Calibration.h"
+#include "compiler/GgufImport.h"
 #include "compiler/Importer.h"
 #include "compiler/StoreProvider.h"
 #include "passes/CalibExecutor.h"
@@ -16,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 
@@ -113,6 +115,40 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, CalibExecutorLogits,
                                c = '_';
                            return n;
                          });
+
+TEST(CalibExecutor, SmolLM2MatchesTransformers) {
+  // A real model with massive activations, GQA 9/3 and head_dim 64: SmolLM2-135M from
+  // the GGUF the e2e suite caches (skipped when it is not there).
+  const char *home = std::getenv("HOME");
+  const std::string gguf =
+      std::string(home ? home : "/root") + "/.cache/qlc/SmolLM2-135M-Instruct.Q4_1.gguf";
+  if (!std::ifstream(gguf).good())
+    GTEST_SKIP() << gguf << " is not cached";
+  auto g = qlc::importGguf(gguf);
+  ASSERT_TRUE(static_cast<bool>(g)) << llvm::toString(g.takeError());
+  mlir::MLIRContext ctx;
+  auto m = qlc::importModel(ctx, g->config, g->store.get());
+  ASSERT_TRUE(static_cast<bool>(m)) << llvm::toString(m.takeError());
+  qlc::StoreProvider provider(*g->store);
+  const std::string ref = kSrc + "/test/fixtures/smollm2/ref/";
+  std::vector<int32_t> tokens = readTokens(ref + "tokens_317.txt"),
+                       rows = readTokens(ref + "rows_317.txt");
+  qlc::test::Npy expected = qlc::test::readNpy(ref + "logits_317.npy");
+  qlc::CalibrationData batch{1, static_cast<int64_t>(tokens.size()), tokens, "test"};
+  qlc::CalibExecutor exec((*m)->lookupSymbol<mlir::func::FuncOp>("forward"), provider);
+  qlc::Activation logits;
+  std::string error;
+  ASSERT_TRUE(mlir::succeeded(exec.run(batch, nullptr, error, &logits))) << error;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < rows.size(); ++i)
+    for (int64_t c = 0; c < logits.cols; ++c) {
+      const double e = expected.data[i * logits.cols + c];
+      const double d = logits.data[rows[i] * logits.cols + c] - e;
+      num += d * d;
+      den += e * e;
+    }
+  EXPECT_LE(std::sqrt(num / den), 1e-4);
+}
 
 TEST(CalibExecutor, HookReplacesWeights) {
   // A hook that zeroes every projection leaves only the embedding's path: the residual
