@@ -160,20 +160,26 @@ void accumulateGram(const Activation &x, std::vector<double> &h) {
   parallelFor(threads, [&](int64_t tb, int64_t te) {
     for (int64_t t = tb; t < te; ++t) {
       Eigen::MatrixXd acc = Eigen::MatrixXd::Zero(k, k);
-      // f32 products over blocks of rows, summed in f64.
-      for (int64_t b = t * chunk; b < std::min(x.rows, (t + 1) * chunk); b += 1024) {
-        const int64_t m = std::min<int64_t>(1024, std::min(x.rows, (t + 1) * chunk) - b);
+      Eigen::MatrixXf g(k, k);
+      // f32 products over blocks of rows (the lower triangle: H is symmetric), summed in
+      // f64.
+      const int64_t end = std::min(x.rows, (t + 1) * chunk);
+      for (int64_t b = t * chunk; b < end; b += 1024) {
+        const int64_t m = std::min<int64_t>(1024, end - b);
         ConstRowMap X(x.data.data() + b * k, m, k);
-        Eigen::MatrixXf g = X.transpose() * X;
-        acc += g.cast<double>();
+        g.setZero();
+        g.selfadjointView<Eigen::Lower>().rankUpdate(X.transpose());
+        acc.triangularView<Eigen::Lower>() += g.cast<double>();
       }
       partial[t] = std::move(acc);
     }
   });
-  Eigen::Map<Eigen::MatrixXd> H(h.data(), k, k);
+  Eigen::MatrixXd sum = Eigen::MatrixXd::Zero(k, k);
   for (auto &p : partial)
     if (p.size() != 0)
-      H += p;
+      sum += p;
+  const Eigen::MatrixXd full = sum.selfadjointView<Eigen::Lower>();
+  Eigen::Map<Eigen::MatrixXd>(h.data(), k, k) += full;
 }
 
 LogicalResult CalibExecutor::run(const CalibrationData &batch, const LinearHook &hook,

@@ -173,6 +173,24 @@ TEST(CalibExecutor, HookReplacesWeights) {
     EXPECT_NEAR(zeroed.data[c], zeroed.data[2 * zeroed.cols + c], 1e-5 * std::fabs(zeroed.data[c]));
 }
 
+TEST(CalibExecutor, GramMatrix) {
+  // Awkward sizes: rows not a multiple of the blocks or of the threads.
+  qlc::Activation x;
+  x.rows = 2501;
+  x.cols = 37;
+  for (int64_t i = 0; i < x.rows * x.cols; ++i)
+    x.data.push_back(std::sin(0.37f * static_cast<float>(i)) * (1.0f + (i % 5)));
+  std::vector<double> h(x.cols * x.cols, 1.0);
+  qlc::accumulateGram(x, h);
+  for (int64_t i = 0; i < x.cols; ++i)
+    for (int64_t j = 0; j < x.cols; ++j) {
+      double ref = 1.0;
+      for (int64_t r = 0; r < x.rows; ++r)
+        ref += static_cast<double>(x.data[r * x.cols + i]) * x.data[r * x.cols + j];
+      EXPECT_NEAR(h[i * x.cols + j], ref, 1e-5 * (std::fabs(ref) + 1.0)) << i << "," << j;
+    }
+}
+
 TEST(CalibExecutor, RefusesBadTokens) {
   auto l = load("stories260k");
   auto fn = l->module->lookupSymbol<mlir::func::FuncOp>("forward");
