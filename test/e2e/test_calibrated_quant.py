@@ -169,3 +169,8 @@ def test_bad_calibration_token_ids(tmp_path):
     p = run("qlc", "compile", DEMO_MODEL, "-o", tmp_path / "x.so", "--quant", "gptq-w4",
             "--calib-tokens", ids, "--calib-seqlen", "64")
     assert p.returncode == 2 and "600" in p.stderr, p.stderr
+
+
+def test_dump_weights_refuses_calibrated_schemes(tmp_path):
+    p = run("qlc", "dump-weights", DEMO_MODEL, "--quant", "gptq-w4", "--out", tmp_path)
+    assert p.returncode == 2 and "does not calibrate" in p.stderr, p.stderr
