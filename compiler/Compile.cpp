@@ -3,6 +3,7 @@
 
 #include "codegen/Codegen.h"
 #include "compiler/Artifact.h"
+#include "compiler/Calibration.h"
 #include "compiler/GgufImport.h"
 #include "compiler/Importer.h"
 #include "compiler/StoreProvider.h"
@@ -299,6 +300,14 @@ llvm::Error compileModel(const CompileOptions &opts) {
                       " is not writable");
   }
 
+  // Calibration files are checked before the (possibly long) model load.
+  for (const auto &[flag, file] : {std::pair<std::string, std::string>{"--calib", opts.calibFile},
+                                   {"--calib-tokens", opts.calibTokens}}) {
+    std::error_code ec;
+    if (!file.empty() && !fs::is_regular_file(file, ec))
+      return badInput(flag + " " + file + ": no such file");
+  }
+
   ModelConfig cfg;
   std::unique_ptr<WeightStore> store;
   TokenizerAsset tokenizer;
@@ -315,6 +324,28 @@ llvm::Error compileModel(const CompileOptions &opts) {
   clock.stage("import");
   StoreProvider provider(*store);
   setWeightProvider(&ctx, &provider);
+  CalibrationData calib;
+  if (isCalibratedQuantScheme(opts.quant)) {
+    CalibrationOptions copts{opts.calibFile, opts.calibTokens, opts.calibSamples,
+                             opts.calibSeqLen};
+    auto calibOr = loadCalibration(copts, tokenizer, cfg.maxPositionEmbeddings);
+    if (!calibOr)
+      return asBadInput(calibOr.takeError());
+    calib = std::move(*calibOr);
+    for (int32_t id : calib.tokens)
+      if (id >= cfg.vocabSize)
+        return badInput("--calib-tokens " + calib.source + ": token id " + std::to_string(id) +
+                        " is outside the model's vocabulary of " +
+                        std::to_string(cfg.vocabSize));
+    llvm::errs() << "qlc: calibrating on " << calib.samples << " x " << calib.seqLen
+                 << " tokens of " << calib.source << "\n";
+    setCalibrationData(&ctx, &calib);
+    clock.stage("calibration text");
+  } else if (opts.calibFlagsGiven || opts.actOrder) {
+    return badInput(std::string(opts.actOrder ? "--act-order" : "--calib") +
+                    " applies to the calibrated schemes (gptq-*, awq-*), not --quant " +
+                    opts.quant);
+  }
   // --verbose shows the passes' remarks (a fusion refused, a weight left unquantized).
   mlir::ScopedDiagnosticHandler remarks(&ctx, [&](mlir::Diagnostic &d) {
     if (d.getSeverity() != mlir::DiagnosticSeverity::Remark)
@@ -329,6 +360,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
   req.po.kvCache = opts.kvCache;
   req.po.embeddingDtype = opts.embeddingDtype;
   req.po.fuse = opts.fuse;
+  req.po.actOrder = opts.actOrder;
   req.passPipeline = opts.passPipeline;
   req.printIrAfterAll = opts.printIrAfterAll;
   req.printIrAfter = opts.printIrAfter;

@@ -19,6 +19,12 @@ struct CompileOptions {
   int64_t groupSize = -1;    // -1: the scheme's default; 0: per channel
   std::string kvCache = "f32"; // KV cache storage: f32 (exact), f16 or int8
   std::string embeddingDtype = "f16"; // embedding/lm_head under weight quantization
+  std::string calibFile;       // gptq-*: calibration text; empty: the bundled text
+  std::string calibTokens;     // gptq-*: calibration token ids instead of text
+  int64_t calibSamples = 128;  // gptq-*: calibration sequences
+  int64_t calibSeqLen = 512;   // gptq-*: tokens per calibration sequence
+  bool calibFlagsGiven = false; // any of --calib* was given (refused for other schemes)
+  bool actOrder = false;       // gptq-*: act-order (desc_act, static groups)
   int64_t maxSeqLen = 0;     // 0: min(max_position_embeddings, 4096)
   int64_t maxTokens = 512;   // tokens per forward step
   std::string cxx;           // host C++ compiler; empty: $CXX, then c++, g++, clang++

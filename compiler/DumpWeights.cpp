@@ -197,6 +197,8 @@ llvm::Error dumpWeights(const std::string &source, const std::string &outDir,
     return badInput(source + ": --raw applies to .gguf files only");
   if (raw && quant != "none")
     return badInput("--raw and --quant cannot be combined");
+  if (isCalibratedQuantScheme(quant))
+    return badInput("--quant " + quant + ": dump-weights does not calibrate (use qlc compile)");
   const std::set<std::string> wanted(names.begin(), names.end());
   if (quant != "none")
     return dumpCompiled(source, outDir, wanted, quant, groupSize);

@@ -1,6 +1,7 @@
 //===- QlcDialect.cpp - qlc dialect ----------------------------------------===//
 #include "ir/QlcDialect.h"
 #include "ir/QlcOps.h"
+#include "ir/Calibration.h"
 #include "ir/WeightProvider.h"
 
 using namespace mlir;
@@ -24,6 +25,15 @@ void setWeightProvider(MLIRContext *ctx, WeightProvider *provider) {
 WeightProvider *getWeightProvider(MLIRContext *ctx) {
   auto *d = ctx->getLoadedDialect<QlcDialect>();
   return d ? d->weightProvider : nullptr;
+}
+
+void setCalibrationData(MLIRContext *ctx, const CalibrationData *data) {
+  ctx->getOrLoadDialect<QlcDialect>()->calibration = data;
+}
+
+const CalibrationData *getCalibrationData(MLIRContext *ctx) {
+  auto *d = ctx->getLoadedDialect<QlcDialect>();
+  return d ? d->calibration : nullptr;
 }
 
 } // namespace qlc

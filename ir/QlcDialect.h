@@ -6,6 +6,7 @@
 
 namespace qlc {
 class WeightProvider;
+struct CalibrationData;
 } // namespace qlc
 
 #include "ir/QlcDialect.h.inc"

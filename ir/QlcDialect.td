@@ -21,6 +21,8 @@ def Qlc_Dialect : Dialect {
   let extraClassDeclaration = [{
     /// The weight data passes may read and extend (see ir/WeightProvider.h).
     ::qlc::WeightProvider *weightProvider = nullptr;
+    /// The calibration samples calibrating passes run on (see ir/Calibration.h).
+    const ::qlc::CalibrationData *calibration = nullptr;
   }];
 }
 

@@ -20,8 +20,8 @@ namespace qlc {
 
 /// Options of the compile pipeline, from `qlc compile`'s flags.
 struct CompilePipelineOptions {
-  /// none | f32 | f16 | bf16 | rtn-w4 | rtn-w8 (a "-sym" suffix: symmetric) | nf4 |
-  /// nf4-dq (double quantization of the absmax)
+  /// none | f32 | f16 | bf16 | rtn-w4 | rtn-w8 | gptq-w4 | gptq-w8 | awq-w4 | awq-w8 (a
+  /// "-sym" suffix: symmetric) | nf4 | nf4-dq (double quantization of the absmax)
   std::string quant = "none";
   /// Input features per quantization group; -1: the scheme's default (128 for 4 bits,
   /// per channel for 8 bits); 0: per channel. nf4: the block size (default 64).
@@ -35,7 +35,12 @@ struct CompilePipelineOptions {
   /// Run the fusion passes (qlc-fuse-qkv, qlc-fuse-gate-up, qlc-fuse-norm-residual)
   /// after quantization.
   bool fuse = true;
+  /// gptq-*: quantize columns by decreasing Hessian diagonal (with static groups).
+  bool actOrder = false;
 };
+
+/// True for the --quant schemes that run the model on calibration text (gptq-*, awq-*).
+bool isCalibratedQuantScheme(const std::string &quant);
 
 /// The --quant schemes the compile pipeline knows.
 const std::vector<std::string> &knownQuantSchemes();

@@ -46,6 +46,80 @@ def QuantizeRtnPass : Pass<"qlc-quantize-rtn", "mlir::ModuleOp"> {
   let dependentDialects = ["::qlc::QlcDialect"];
 }
 
+def QuantizeGptqPass : Pass<"qlc-quantize-gptq", "mlir::ModuleOp"> {
+  let summary = "GPTQ quantization of the projections' weights, calibrated on sample text";
+  let description = [{
+    Rewrites every `qlc.linear` into a `qlc.quantized_linear` of format "int" (the
+    layout, scales and zero points of `qlc-quantize-rtn`), choosing the integers with
+    GPTQ (passes/Gptq.h): the float model runs on the calibration samples attached to
+    the context (`qlc compile --calib`), op by op on the CPU; at each linear the
+    Hessian `sum x^T x` of its input is accumulated, the weight is quantized, and the
+    linear is computed with the quantized weight, so every later linear is calibrated
+    on the outputs of the already-quantized ones (sequential over blocks and, inside a
+    block, true-sequential). Linears reading the same input share its Hessian.
+
+    `act-order` quantizes columns by decreasing Hessian diagonal; with groups smaller
+    than a row it needs `static-groups` (scales fixed up front from the unmodified
+    weight), since the op keeps per-group scales in natural column order and has no
+    g_idx. Progress and the time of each stage go to stderr.
+
+    With no weight provider attached (qlc-opt, lit) only the IR is rewritten; with one
+    but no calibration samples the pass fails. Tensors are named
+    `<weight>.gptq<bits><a|s>g<group>[o]` (o: act-order).
+  }];
+  let options = [
+    Option<"bits", "bits", "int64_t", /*default=*/"4", "4 or 8">,
+    Option<"groupSize", "group-size", "int64_t", /*default=*/"128",
+           "Input features per group; 0: per channel">,
+    Option<"symmetric", "symmetric", "bool", /*default=*/"false",
+           "No zero points: zero is 2^(bits-1)">,
+    Option<"dampPercent", "damp-percent", "double", /*default=*/"0.01",
+           "Fraction of the mean Hessian diagonal added to the diagonal">,
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"128",
+           "Columns per lazy batch update">,
+    Option<"actOrder", "act-order", "bool", /*default=*/"false",
+           "Quantize columns by decreasing Hessian diagonal (desc_act)">,
+    Option<"staticGroups", "static-groups", "bool", /*default=*/"false",
+           "Fix every group's scale and zero before GPTQ runs">
+  ];
+  let dependentDialects = ["::qlc::QlcDialect"];
+}
+
+def QuantizeAwqPass : Pass<"qlc-quantize-awq", "mlir::ModuleOp"> {
+  let summary = "AWQ quantization of the projections' weights, calibrated on sample text";
+  let description = [{
+    Rewrites every `qlc.linear` into a `qlc.quantized_linear` of format "int" (the
+    layout, scales and zero points of `qlc-quantize-rtn`) after AWQ's searches
+    (passes/Awq.h). The float model runs on the calibration samples attached to the
+    context (`qlc compile --calib`); for each block (decoder layer), each group of
+    linears reading one input gets the per-channel scale search s = mean|x|^alpha over
+    `grid` values of alpha, judged by the group's output error over all calibration
+    tokens; the weights are multiplied by s and 1/s is folded into the op producing
+    the input: the rms_norm's weight (a new f32 tensor `<weight>.awq`), or the rows
+    (and bias) of the preceding linear (up_proj before down_proj; v_proj before
+    o_proj when there are as many KV heads as query heads). Inputs with neither are
+    not scaled. Then, unless `clip=false`, each weight's (row, group) ranges are
+    clipped to the best of absmax * (1 - i/grid), i < grid/2 (not for q and k, as in
+    AutoAWQ), and the weights are quantized round-to-nearest in groups with zero
+    points. The next block is calibrated on the float block's outputs, as in AutoAWQ.
+
+    With no weight provider attached (qlc-opt, lit) only the IR is rewritten; with one
+    but no calibration samples the pass fails. Tensors are named
+    `<weight>.awq<bits><a|s>g<group>`.
+  }];
+  let options = [
+    Option<"bits", "bits", "int64_t", /*default=*/"4", "4 or 8">,
+    Option<"groupSize", "group-size", "int64_t", /*default=*/"128",
+           "Input features per group; 0: per channel">,
+    Option<"symmetric", "symmetric", "bool", /*default=*/"false",
+           "No zero points: zero is 2^(bits-1)">,
+    Option<"grid", "grid", "int64_t", /*default=*/"20",
+           "Values of alpha in the scale search; shrink steps are grid/2">,
+    Option<"clip", "clip", "bool", /*default=*/"true", "Run the clipping search">
+  ];
+  let dependentDialects = ["::qlc::QlcDialect"];
+}
+
 def QuantizeNf4Pass : Pass<"qlc-quantize-nf4", "mlir::ModuleOp"> {
   let summary = "bitsandbytes NF4 quantization of the projections' weights";
   let description = [{

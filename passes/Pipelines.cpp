@@ -53,6 +53,31 @@ mlir::LogicalResult addQuantPasses(mlir::OpPassManager &pm, const CompilePipelin
       return addEmbeddingCast(pm, opts, error);
     }
   }
+  if (opts.quant.rfind("awq-w", 0) == 0 && isCalibratedQuantScheme(opts.quant)) {
+    if (opts.actOrder) {
+      error = "--act-order applies to gptq-* schemes, not " + opts.quant;
+      return mlir::failure();
+    }
+    QuantizeAwqPassOptions o;
+    o.symmetric = opts.quant.size() > 10; // awq-w4-sym
+    o.bits = opts.quant[5] == '4' ? 4 : 8;
+    o.groupSize = opts.groupSize >= 0 ? opts.groupSize : (o.bits == 4 ? 128 : 0);
+    pm.addPass(createQuantizeAwqPass(o));
+    return addEmbeddingCast(pm, opts, error);
+  }
+  if (isCalibratedQuantScheme(opts.quant)) {
+    std::string rest = opts.quant.substr(6);
+    QuantizeGptqPassOptions o;
+    o.symmetric = rest.size() > 4 && rest.compare(rest.size() - 4, 4, "-sym") == 0;
+    if (o.symmetric)
+      rest.resize(rest.size() - 4);
+    o.bits = rest == "4" ? 4 : 8;
+    o.groupSize = opts.groupSize >= 0 ? opts.groupSize : (o.bits == 4 ? 128 : 0);
+    o.actOrder = opts.actOrder;
+    o.staticGroups = opts.actOrder; // act-order keeps natural-order groups only this way
+    pm.addPass(createQuantizeGptqPass(o));
+    return addEmbeddingCast(pm, opts, error);
+  }
   if (opts.quant == "nf4" || opts.quant == "nf4-dq") {
     QuantizeNf4PassOptions o;
     o.doubleQuant = opts.quant == "nf4-dq";
@@ -103,7 +128,9 @@ mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
 const std::vector<std::string> &knownQuantSchemes() {
   static const std::vector<std::string> s = {"none",   "f32",        "f16",   "bf16",
                                              "rtn-w4", "rtn-w4-sym", "rtn-w8", "rtn-w8-sym",
-                                             "nf4",    "nf4-dq"};
+                                             "nf4",    "nf4-dq",
+                                             "gptq-w4", "gptq-w4-sym", "gptq-w8", "gptq-w8-sym",
+                                             "awq-w4", "awq-w4-sym", "awq-w8", "awq-w8-sym"};
   return s;
 }
 
@@ -113,6 +140,8 @@ const std::vector<std::string> &qlcPassArguments() {
     passes.push_back(createCastWeightsPass());
     passes.push_back(createQuantizeRtnPass());
     passes.push_back(createQuantizeNf4Pass());
+    passes.push_back(createQuantizeGptqPass());
+    passes.push_back(createQuantizeAwqPass());
     passes.push_back(createQuantizeKvPass());
     passes.push_back(createFuseQkvPass());
     passes.push_back(createFuseGateUpPass());
@@ -123,6 +152,12 @@ const std::vector<std::string> &qlcPassArguments() {
     return names;
   }();
   return s;
+}
+
+bool isCalibratedQuantScheme(const std::string &quant) {
+  return quant == "gptq-w4" || quant == "gptq-w4-sym" || quant == "gptq-w8" ||
+         quant == "gptq-w8-sym" || quant == "awq-w4" || quant == "awq-w4-sym" ||
+         quant == "awq-w8" || quant == "awq-w8-sym";
 }
 
 namespace {
@@ -139,6 +174,8 @@ struct CompilePipelineCliOptions : mlir::PassPipelineOptions<CompilePipelineCliO
       llvm::cl::init("f16")};
   Option<bool> fuse{*this, "fuse", llvm::cl::desc("Run the fusion passes"),
                     llvm::cl::init(true)};
+  Option<bool> actOrder{*this, "act-order", llvm::cl::desc("gptq: act-order"),
+                        llvm::cl::init(false)};
 };
 } // namespace
 
@@ -157,6 +194,7 @@ void registerQlcPassesAndPipelines() {
         opts.kvCache = o.kvCache;
         opts.embeddingDtype = o.embeddingDtype;
         opts.fuse = o.fuse;
+        opts.actOrder = o.actOrder;
         std::string error;
         if (mlir::failed(buildCompilePipeline(pm, opts, error)))
           return errorHandler("qlc-compile-pipeline: " + error);

@@ -45,8 +45,7 @@ void groupScaleZero(const float *w, int64_t len, const IntQuantParams &p, float 
                                           static_cast<float>(maxq)));
 }
 
-IntQuantized quantizeRtn(const std::vector<float> &w, int64_t n, int64_t k,
-                         const IntQuantParams &p) {
+IntQuantized makeIntQuantized(int64_t n, int64_t k, const IntQuantParams &p) {
   IntQuantized q;
   q.n = n;
   q.k = k;
@@ -57,10 +56,38 @@ IntQuantized quantizeRtn(const std::vector<float> &w, int64_t n, int64_t k,
   q.scales.resize(static_cast<size_t>(n * q.groups));
   if (!p.symmetric)
     q.zeros.resize(static_cast<size_t>(n * q.groups));
+  return q;
+}
+
+void storeIntCode(IntQuantized &q, int64_t bits, int64_t r, int64_t c, int code) {
+  uint8_t *out = q.qweight.data() + r * q.rowBytes;
+  if (bits == 8)
+    out[c] = static_cast<uint8_t>(code);
+  else
+    out[c / 2] |= static_cast<uint8_t>(code << (4 * (c % 2)));
+}
+
+std::vector<float> dequantizeInt(const IntQuantized &q, const IntQuantParams &p) {
+  std::vector<float> w(static_cast<size_t>(q.n * q.k));
+  const int symZero = 1 << (p.bits - 1);
+  for (int64_t r = 0; r < q.n; ++r) {
+    const uint8_t *row = q.qweight.data() + r * q.rowBytes;
+    for (int64_t c = 0; c < q.k; ++c) {
+      const int64_t g = r * q.groups + c / q.groupSize;
+      int code = p.bits == 8 ? row[c] : (row[c / 2] >> (4 * (c % 2))) & 15;
+      int zero = p.symmetric ? symZero : q.zeros[g];
+      w[r * q.k + c] = static_cast<float>(code - zero) * halfToFloat(q.scales[g]);
+    }
+  }
+  return w;
+}
+
+IntQuantized quantizeRtn(const std::vector<float> &w, int64_t n, int64_t k,
+                         const IntQuantParams &p) {
+  IntQuantized q = makeIntQuantized(n, k, p);
   const int maxq = (1 << p.bits) - 1;
   for (int64_t r = 0; r < n; ++r) {
     const float *row = w.data() + r * k;
-    uint8_t *out = q.qweight.data() + r * q.rowBytes;
     for (int64_t g = 0; g < q.groups; ++g) {
       const int64_t b = g * q.groupSize, len = std::min(q.groupSize, k - b);
       float scale;
@@ -71,11 +98,8 @@ IntQuantized quantizeRtn(const std::vector<float> &w, int64_t n, int64_t k,
         q.zeros[r * q.groups + g] = static_cast<uint8_t>(zero[0]);
       for (int64_t i = b; i < b + len; ++i) {
         float v = std::nearbyint(row[i] / scale) + static_cast<float>(zero[0]);
-        auto qi = static_cast<uint8_t>(std::clamp(v, 0.0f, static_cast<float>(maxq)));
-        if (p.bits == 8)
-          out[i] = qi;
-        else
-          out[i / 2] |= static_cast<uint8_t>(qi << (4 * (i % 2)));
+        storeIntCode(q, p.bits, r, i,
+                     static_cast<int>(std::clamp(v, 0.0f, static_cast<float>(maxq))));
       }
     }
   }

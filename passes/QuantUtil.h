@@ -41,6 +41,15 @@ IntQuantized quantizeRtn(const std::vector<float> &w, int64_t n, int64_t k,
 /// Effective group size of `p` for rows of k features.
 int64_t effectiveGroupSize(const IntQuantParams &p, int64_t k);
 
+/// An all-zero IntQuantized of the right sizes for a weight [n, k].
+IntQuantized makeIntQuantized(int64_t n, int64_t k, const IntQuantParams &p);
+
+/// Stores the integer `code` of element (r, c) into `q.qweight`.
+void storeIntCode(IntQuantized &q, int64_t bits, int64_t r, int64_t c, int code);
+
+/// The weight [n, k] (row-major) that `q` stands for: (code - zero) * scale.
+std::vector<float> dequantizeInt(const IntQuantized &q, const IntQuantParams &p);
+
 /// Replaces `op` (a qlc.linear) by a qlc.quantized_linear reading the tensors named
 /// `prefix`.qweight/.scales/.zeros; registers their data with the context's weight
 /// provider when `data` is given.

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(cmake ninja-build g++ llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
               libfmt-dev nlohmann-json3-dev libcli11-dev libgtest-dev libxxhash-dev
-              libpcre2-dev libutf8proc-dev pkg-config)
+              libpcre2-dev libutf8proc-dev pkg-config libeigen3-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

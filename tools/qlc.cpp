@@ -114,8 +114,9 @@ int main(int argc, char **argv) {
                       "x86-64, x86-64-v3, x86-64-v4, native (sm_80/86/89/90: not yet)")
       ->capture_default_str();
   compile->add_option("--quant", co.quant,
-                      "none (source dtype), f32, f16, bf16, rtn-w4, rtn-w8 (-sym: symmetric), "
-                      "nf4, nf4-dq (bitsandbytes NF4, -dq: double quantization)")
+                      "none (source dtype), f32, f16, bf16, rtn-w4, rtn-w8, gptq-w4, gptq-w8, "
+                      "awq-w4, awq-w8 (-sym: symmetric), nf4, nf4-dq (bitsandbytes NF4, -dq: "
+                      "double quantization)")
       ->capture_default_str();
   compile->add_option("--kv-cache", co.kvCache,
                       "KV cache storage: f32 (exact), f16, or int8 (per-token, per-head "
@@ -128,6 +129,20 @@ int main(int argc, char **argv) {
   compile->add_option("--group-size", co.groupSize,
                       "Quantization group size (default: 128 for 4 bits, per channel for 8; "
                       "0: per channel)");
+  auto *calibOpt = compile->add_option(
+      "--calib", co.calibFile,
+      "gptq-*/awq-*: calibration text file (default: a bundled public-domain sample)");
+  auto *tokensOpt = compile->add_option(
+      "--calib-tokens", co.calibTokens,
+      "gptq-*/awq-*: calibration token ids (white-space separated) instead of text");
+  auto *samplesOpt = compile->add_option("--calib-samples", co.calibSamples,
+                                         "gptq-*/awq-*: calibration sequences")
+                         ->capture_default_str();
+  auto *seqLenOpt = compile->add_option("--calib-seqlen", co.calibSeqLen,
+                                        "gptq-*/awq-*: tokens per calibration sequence")
+                        ->capture_default_str();
+  compile->add_flag("--act-order", co.actOrder,
+                    "gptq-*: quantize columns by decreasing Hessian diagonal (static groups)");
   compile->add_option("--max-seq-len", co.maxSeqLen,
                       "Default positions per sequence (0: min(max_position_embeddings, 4096))");
   compile->add_option("--max-tokens", co.maxTokens, "Tokens per forward step (prefill chunk)")
@@ -198,6 +213,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (*compile) {
+    co.calibFlagsGiven =
+        calibOpt->count() + tokensOpt->count() + samplesOpt->count() + seqLenOpt->count() > 0;
     if (llvm::Error e = qlc::compileModel(co))
       return report(std::move(e));
     return 0;

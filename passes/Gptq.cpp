@@ -1,0 +1,192 @@
+//===- Gptq.cpp - the GPTQ algorithm on one weight matrix ------------------===//
+//
+// Follows gptq.py's fasterquant step by step (in float64), including two details
+// outputs depend on: a group's scale and zero are found when its first column comes up,
+// from the weight as the lazy updates of previous blocks left it (updates inside the
+// current block are not yet written back); and the dead-column handling (zero Hessian
+// diagonal: weight column zeroed, diagonal set to 1).
+//
+#include "passes/Gptq.h"
+
+#include "ir/Float16.h"
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <sstream>
+
+namespace qlc {
+
+namespace {
+
+using MatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
+
+/// Scale and zero of every row for one group, from columns [b, e) of `w`.
+struct GroupParams {
+  std::vector<float> scale;
+  std::vector<int> zero;
+};
+
+GroupParams findParams(const MatrixD &w, int64_t b, int64_t e, const IntQuantParams &p) {
+  const int64_t n = w.rows(), len = e - b;
+  GroupParams g;
+  g.scale.resize(n);
+  g.zero.resize(n);
+  std::vector<float> row(len);
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t i = 0; i < len; ++i)
+      row[i] = static_cast<float>(w(r, b + i));
+    int z[1];
+    groupScaleZero(row.data(), len, p, g.scale[r], z);
+    g.zero[r] = z[0];
+  }
+  return g;
+}
+
+} // namespace
+
+mlir::LogicalResult checkGptqParams(const GptqParams &p, int64_t k, std::string &error) {
+  if (p.quant.bits != 4 && p.quant.bits != 8) {
+    error = "bits must be 4 or 8, got " + std::to_string(p.quant.bits);
+    return mlir::failure();
+  }
+  if (p.quant.groupSize < 0) {
+    error = "group-size must be >= 0 (0: per channel), got " + std::to_string(p.quant.groupSize);
+    return mlir::failure();
+  }
+  if (p.blockSize <= 0) {
+    error = "block-size must be positive, got " + std::to_string(p.blockSize);
+    return mlir::failure();
+  }
+  if (!(p.dampPercent > 0.0 && p.dampPercent < 1.0)) {
+    std::ostringstream os;
+    os << "damp-percent must be in (0, 1), got " << p.dampPercent;
+    error = os.str();
+    return mlir::failure();
+  }
+  if (p.actOrder && !p.staticGroups && effectiveGroupSize(p.quant, k) < k) {
+    error = "act-order with groups needs static-groups (per-group scales are kept in natural "
+            "column order; there is no g_idx)";
+    return mlir::failure();
+  }
+  return mlir::success();
+}
+
+mlir::FailureOr<IntQuantized> quantizeGptq(const std::vector<float> &wRowMajor, int64_t n,
+                                           int64_t k, const std::vector<double> &h,
+                                           const GptqParams &p, std::string &error) {
+  if (mlir::failed(checkGptqParams(p, k, error)))
+    return mlir::failure();
+  if (static_cast<int64_t>(wRowMajor.size()) != n * k ||
+      static_cast<int64_t>(h.size()) != k * k) {
+    error = "weight or Hessian of the wrong size";
+    return mlir::failure();
+  }
+  const IntQuantParams &qp = p.quant;
+  const int64_t gs = effectiveGroupSize(qp, k);
+  const bool grouped = gs < k;
+  const int maxq = (1 << qp.bits) - 1;
+
+  MatrixD W(n, k);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t c = 0; c < k; ++c)
+      W(r, c) = wRowMajor[r * k + c];
+  MatrixD H = Eigen::Map<const MatrixD>(h.data(), k, k); // symmetric: layout is moot
+  for (int64_t c = 0; c < k; ++c)
+    if (H(c, c) == 0.0) {
+      H(c, c) = 1.0;
+      W.col(c).setZero();
+    }
+
+  // Group parameters known up front: per channel (one group), or static groups.
+  std::vector<GroupParams> fixed;
+  if (!grouped)
+    fixed.push_back(findParams(W, 0, k, qp));
+  else if (p.staticGroups)
+    for (int64_t b = 0; b < k; b += gs)
+      fixed.push_back(findParams(W, b, std::min(b + gs, k), qp));
+
+  std::vector<int64_t> perm(k);
+  std::iota(perm.begin(), perm.end(), 0);
+  if (p.actOrder) {
+    std::stable_sort(perm.begin(), perm.end(),
+                     [&](int64_t a, int64_t b) { return H(a, a) > H(b, b); });
+    MatrixD Wp(n, k), Hp(k, k);
+    for (int64_t j = 0; j < k; ++j)
+      Wp.col(j) = W.col(perm[j]);
+    for (int64_t j = 0; j < k; ++j)
+      for (int64_t i = 0; i < k; ++i)
+        Hp(i, j) = H(perm[i], perm[j]);
+    W = std::move(Wp);
+    H = std::move(Hp);
+  }
+
+  const double damp = p.dampPercent * H.diagonal().mean();
+  H.diagonal().array() += damp;
+  Eigen::LLT<MatrixD> llt(H);
+  if (llt.info() != Eigen::Success) {
+    error = "the damped Hessian is not positive definite (raise damp-percent)";
+    return mlir::failure();
+  }
+  MatrixD Hinv = llt.solve(MatrixD::Identity(k, k));
+  Eigen::LLT<MatrixD> lltInv(Hinv);
+  if (lltInv.info() != Eigen::Success) {
+    error = "the inverse Hessian is not positive definite (raise damp-percent)";
+    return mlir::failure();
+  }
+  const MatrixD U = lltInv.matrixU();
+
+  IntQuantized out = makeIntQuantized(n, k, qp);
+  std::vector<uint8_t> seen(static_cast<size_t>(out.groups), 0);
+  auto record = [&](const GroupParams &g, int64_t group) {
+    if (seen[group])
+      return;
+    seen[group] = 1;
+    for (int64_t r = 0; r < n; ++r) {
+      out.scales[r * out.groups + group] = floatToHalf(g.scale[r]);
+      if (!qp.symmetric)
+        out.zeros[r * out.groups + group] = static_cast<uint8_t>(g.zero[r]);
+    }
+  };
+
+  GroupParams current;
+  Eigen::VectorXd q(n), err(n);
+  for (int64_t i1 = 0; i1 < k; i1 += p.blockSize) {
+    const int64_t i2 = std::min(i1 + p.blockSize, k), count = i2 - i1;
+    MatrixD W1 = W.middleCols(i1, count);
+    MatrixD Err1(n, count);
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t j = i1 + i, natural = perm[j];
+      const GroupParams *g;
+      if (!grouped) {
+        g = &fixed[0];
+      } else if (p.staticGroups) {
+        g = &fixed[natural / gs];
+      } else {
+        if (j % gs == 0)
+          current = findParams(W, j, std::min(j + gs, k), qp);
+        g = &current;
+      }
+      record(*g, natural / gs);
+      const double d = U(j, j);
+      for (int64_t r = 0; r < n; ++r) {
+        const double scale = g->scale[r], zero = g->zero[r];
+        const double code =
+            std::clamp(std::nearbyint(W1(r, i) / scale) + zero, 0.0, static_cast<double>(maxq));
+        storeIntCode(out, qp.bits, r, natural, static_cast<int>(code));
+        q(r) = scale * (code - zero);
+        err(r) = (W1(r, i) - q(r)) / d;
+      }
+      W1.rightCols(count - i).noalias() -= err * U.row(j).segment(j, count - i);
+      Err1.col(i) = err;
+    }
+    if (i2 < k)
+      W.rightCols(k - i2).noalias() -= Err1 * U.block(i1, i2, count, k - i2);
+  }
+  return out;
+}
+
+} // namespace qlc

@@ -1,0 +1,167 @@
+//===- GptqTest.cpp - GPTQ against a numpy reference, and against RTN ------===//
+//
+// test/fixtures/gptq holds a weight, a Hessian X^T X and the codes, scales and zeros
+// that scripts/gptq_reference.py (a direct numpy transcription of gptq.py) computed for
+// several parameter sets; qlc's GPTQ must give the same integers.
+//
+#include "ir/Float16.h"
+#include "passes/Gptq.h"
+#include "test/unit/NpyRead.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <random>
+
+namespace {
+
+const std::string kDir = std::string(QLC_SOURCE_DIR) + "/test/fixtures/gptq/";
+
+using qlc::test::Npy;
+using qlc::test::readNpy;
+
+int codeAt(const qlc::IntQuantized &q, int64_t bits, int64_t r, int64_t c) {
+  const uint8_t *row = q.qweight.data() + r * q.rowBytes;
+  return bits == 8 ? row[c] : (row[c / 2] >> (4 * (c % 2))) & 15;
+}
+
+/// ||(W - Q) X^T|| computed from H = X^T X: sqrt(sum_r d_r H d_r^T).
+double outputError(const std::vector<float> &w, const std::vector<float> &q, int64_t n,
+                   int64_t k, const std::vector<double> &h) {
+  double total = 0;
+  std::vector<double> d(k);
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t c = 0; c < k; ++c)
+      d[c] = static_cast<double>(w[r * k + c]) - q[r * k + c];
+    for (int64_t i = 0; i < k; ++i) {
+      double s = 0;
+      for (int64_t j = 0; j < k; ++j)
+        s += h[i * k + j] * d[j];
+      total += d[i] * s;
+    }
+  }
+  return std::sqrt(total);
+}
+
+TEST(Gptq, MatchesNumpyReference) {
+  Npy w = readNpy(kDir + "W.npy"), h = readNpy(kDir + "H.npy");
+  ASSERT_EQ(w.shape, (std::vector<int64_t>{24, 72}));
+  ASSERT_EQ(h.shape, (std::vector<int64_t>{72, 72}));
+  const int64_t n = 24, k = 72;
+  std::vector<float> wf(w.data.begin(), w.data.end());
+  std::ifstream cf(kDir + "cases.json");
+  nlohmann::json cases = nlohmann::json::parse(cf);
+  ASSERT_EQ(cases.size(), 4u);
+  for (auto &[name, c] : cases.items()) {
+    SCOPED_TRACE(name);
+    qlc::GptqParams p;
+    p.quant.bits = c.at("bits");
+    p.quant.groupSize = c.at("group_size");
+    p.quant.symmetric = c.at("sym");
+    p.blockSize = c.at("blocksize");
+    p.actOrder = c.value("actorder", false);
+    p.staticGroups = c.value("static_groups", false);
+    std::string error;
+    auto q = qlc::quantizeGptq(wf, n, k, h.data, p, error);
+    ASSERT_TRUE(mlir::succeeded(q)) << error;
+    Npy codes = readNpy(kDir + name + ".codes.npy"), scales = readNpy(kDir + name + ".scales.npy"),
+        zeros = readNpy(kDir + name + ".zeros.npy");
+    ASSERT_EQ(static_cast<int64_t>(scales.data.size()), n * q->groups);
+    int mismatches = 0;
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t col = 0; col < k; ++col)
+        mismatches += codeAt(*q, p.quant.bits, r, col) != codes.data[r * k + col];
+    EXPECT_EQ(mismatches, 0);
+    for (int64_t i = 0; i < n * q->groups; ++i) {
+      EXPECT_EQ(qlc::halfToFloat(q->scales[i]), scales.data[i]) << "scale " << i;
+      if (!p.quant.symmetric)
+        EXPECT_EQ(q->zeros[i], zeros.data[i]) << "zero " << i;
+    }
+    // The error the reference reported, and GPTQ's advantage over RTN.
+    std::vector<float> deq = qlc::dequantizeInt(*q, p.quant);
+    std::vector<float> rtn = qlc::dequantizeInt(qlc::quantizeRtn(wf, n, k, p.quant), p.quant);
+    const double eG = outputError(wf, deq, n, k, h.data), eR = outputError(wf, rtn, n, k, h.data);
+    EXPECT_NEAR(eG, c.at("gptq_error").get<double>(), 1e-6 * eG);
+    EXPECT_NEAR(eR, c.at("rtn_error").get<double>(), 1e-6 * eR);
+    EXPECT_LT(eG, eR);
+  }
+}
+
+TEST(Gptq, BeatsRtnOnRandomHessian) {
+  // H = X^T X of correlated features of unequal scale; awkward sizes, a short last group.
+  const int64_t n = 67, k = 203, t = 600;
+  std::mt19937 rng(7);
+  std::normal_distribution<double> nd;
+  std::vector<double> mix(k * k), x(t * k), featScale(k);
+  for (auto &v : mix)
+    v = 0.2 * nd(rng);
+  for (int64_t i = 0; i < k; ++i)
+    featScale[i] = std::exp(0.7 * nd(rng));
+  for (int64_t r = 0; r < t; ++r) {
+    std::vector<double> z(k);
+    for (auto &v : z)
+      v = nd(rng);
+    for (int64_t c = 0; c < k; ++c) {
+      double s = z[c];
+      for (int64_t j = 0; j < k; ++j)
+        s += z[j] * mix[j * k + c];
+      x[r * k + c] = s * featScale[c];
+    }
+  }
+  std::vector<double> h(k * k, 0.0);
+  for (int64_t r = 0; r < t; ++r)
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = 0; j < k; ++j)
+        h[i * k + j] += x[r * k + i] * x[r * k + j];
+  std::vector<float> w(n * k);
+  for (auto &v : w)
+    v = static_cast<float>(0.02 * nd(rng));
+  for (bool act : {false, true})
+    for (int64_t gs : {int64_t{0}, int64_t{64}}) {
+      SCOPED_TRACE("act-order " + std::to_string(act) + " group " + std::to_string(gs));
+      qlc::GptqParams p;
+      p.quant = {4, gs, false};
+      p.actOrder = act;
+      p.staticGroups = act;
+      std::string error;
+      auto q = qlc::quantizeGptq(w, n, k, h, p, error);
+      ASSERT_TRUE(mlir::succeeded(q)) << error;
+      const double eG = outputError(w, qlc::dequantizeInt(*q, p.quant), n, k, h);
+      const double eR =
+          outputError(w, qlc::dequantizeInt(qlc::quantizeRtn(w, n, k, p.quant), p.quant), n, k, h);
+      EXPECT_LT(eG, 0.85 * eR) << "gptq " << eG << " rtn " << eR;
+    }
+}
+
+TEST(Gptq, RefusesBadParameters) {
+  std::vector<float> w(4 * 64, 0.5f);
+  std::vector<double> h(64 * 64, 0.0);
+  for (int i = 0; i < 64; ++i)
+    h[i * 64 + i] = 1.0;
+  std::string error;
+  qlc::GptqParams p;
+  p.quant = {4, 32, false};
+  p.actOrder = true;
+  EXPECT_TRUE(mlir::failed(qlc::quantizeGptq(w, 4, 64, h, p, error)));
+  EXPECT_NE(error.find("static-groups"), std::string::npos) << error;
+  p.staticGroups = true;
+  EXPECT_TRUE(mlir::succeeded(qlc::quantizeGptq(w, 4, 64, h, p, error))) << error;
+  p.quant.groupSize = 0; // one group per row: act-order needs nothing more
+  p.staticGroups = false;
+  EXPECT_TRUE(mlir::succeeded(qlc::quantizeGptq(w, 4, 64, h, p, error))) << error;
+  p.quant.bits = 3;
+  EXPECT_TRUE(mlir::failed(qlc::quantizeGptq(w, 4, 64, h, p, error)));
+  EXPECT_NE(error.find("bits"), std::string::npos) << error;
+  p.quant.bits = 4;
+  p.dampPercent = 0.0;
+  EXPECT_TRUE(mlir::failed(qlc::quantizeGptq(w, 4, 64, h, p, error)));
+  p.dampPercent = 0.01;
+  std::vector<double> neg(h);
+  neg[0] = -100.0; // not positive definite even after dampening
+  EXPECT_TRUE(mlir::failed(qlc::quantizeGptq(w, 4, 64, neg, p, error)));
+  EXPECT_NE(error.find("positive definite"), std::string::npos) << error;
+}
+
+} // namespace
