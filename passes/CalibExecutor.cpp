@@ -359,4 +359,26 @@ LogicalResult CalibExecutor::run(const CalibrationData &batch, const LinearHook 
   return success();
 }
 
+mlir::FailureOr<CalibrationTargets> prepareCalibration(mlir::ModuleOp module,
+                                                       llvm::StringRef passArg,
+                                                       llvm::ArrayRef<LinearOp> todo) {
+  CalibrationTargets t;
+  t.calib = getCalibrationData(module.getContext());
+  if (t.calib == nullptr || t.calib->samples <= 0) {
+    module.emitError() << passArg
+                       << ": no calibration samples (qlc compile --calib TEXT_FILE provides them)";
+    return mlir::failure();
+  }
+  t.forward = module.lookupSymbol<mlir::func::FuncOp>("forward");
+  if (!t.forward || t.forward.isExternal()) {
+    module.emitError() << passArg << ": the module has no @forward to run";
+    return mlir::failure();
+  }
+  for (LinearOp op : todo) {
+    t.order[op.getOperation()] = t.names.size();
+    t.names.push_back(op.getWeight().getDefiningOp<WeightOp>().getTensorName().str());
+  }
+  return t;
+}
+
 } // namespace qlc

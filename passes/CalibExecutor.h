@@ -17,6 +17,8 @@
 #include "ir/WeightProvider.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/DenseMap.h"
 
 #include <chrono>
 #include <functional>
@@ -82,6 +84,21 @@ void accumulateGram(const Activation &x, std::vector<double> &h);
 
 /// Runs fn(begin, end) over [0, n) on the machine's cores.
 void parallelFor(int64_t n, const std::function<void(int64_t, int64_t)> &fn);
+
+/// What a calibrated quantization pass needs before running the executor: the samples,
+/// the @forward function, and the tensor name and position of every linear to quantize.
+struct CalibrationTargets {
+  const CalibrationData *calib = nullptr;
+  mlir::func::FuncOp forward;
+  std::vector<std::string> names;                // weight tensor names, in `todo` order
+  llvm::DenseMap<mlir::Operation *, size_t> order; // linear -> index into names
+};
+
+/// Fills CalibrationTargets for pass `passArg` (e.g. "qlc-quantize-gptq"), or emits an
+/// error on the module and fails when there are no samples or no @forward.
+mlir::FailureOr<CalibrationTargets> prepareCalibration(mlir::ModuleOp module,
+                                                       llvm::StringRef passArg,
+                                                       llvm::ArrayRef<LinearOp> todo);
 
 } // namespace qlc
 

@@ -108,23 +108,14 @@ struct QuantizeAwqPass : qlc::impl::QuantizeAwqPassBase<QuantizeAwqPass> {
 
   LogicalResult calibrate(qlc::WeightProvider &wp, ArrayRef<qlc::LinearOp> todo,
                           AwqResult &result) {
-    const qlc::CalibrationData *calib = qlc::getCalibrationData(&getContext());
-    if (calib == nullptr || calib->samples <= 0) {
-      getOperation().emitError() << "qlc-quantize-awq: no calibration samples (qlc compile "
-                                    "--calib TEXT_FILE provides them)";
+    FailureOr<qlc::CalibrationTargets> targets =
+        qlc::prepareCalibration(getOperation(), "qlc-quantize-awq", todo);
+    if (failed(targets))
       return failure();
-    }
-    auto forward = getOperation().lookupSymbol<func::FuncOp>("forward");
-    if (!forward || forward.isExternal()) {
-      getOperation().emitError() << "qlc-quantize-awq: the module has no @forward to run";
-      return failure();
-    }
-    std::vector<std::string> names;
-    llvm::DenseMap<Operation *, size_t> order;
-    for (qlc::LinearOp op : todo) {
-      order[op.getOperation()] = names.size();
-      names.push_back(op.getWeight().getDefiningOp<qlc::WeightOp>().getTensorName().str());
-    }
+    const qlc::CalibrationData *calib = targets->calib;
+    func::FuncOp forward = targets->forward;
+    const std::vector<std::string> &names = targets->names;
+    const llvm::DenseMap<Operation *, size_t> &order = targets->order;
     qlc::BlockProgress progress("awq", names);
     llvm::DenseMap<Value, InputStats> stats;
     SmallVector<qlc::LinearOp> block;

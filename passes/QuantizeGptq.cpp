@@ -70,23 +70,14 @@ struct QuantizeGptqPass : qlc::impl::QuantizeGptqPassBase<QuantizeGptqPass> {
   LogicalResult calibrate(qlc::WeightProvider &wp, ArrayRef<qlc::LinearOp> todo,
                           const qlc::GptqParams &p,
                           std::map<Operation *, qlc::IntQuantized> &quantized) {
-    const qlc::CalibrationData *calib = qlc::getCalibrationData(&getContext());
-    if (calib == nullptr || calib->samples <= 0) {
-      getOperation().emitError() << "qlc-quantize-gptq: no calibration samples (qlc compile "
-                                    "--calib TEXT_FILE provides them)";
+    FailureOr<qlc::CalibrationTargets> targets =
+        qlc::prepareCalibration(getOperation(), "qlc-quantize-gptq", todo);
+    if (failed(targets))
       return failure();
-    }
-    auto forward = getOperation().lookupSymbol<func::FuncOp>("forward");
-    if (!forward || forward.isExternal()) {
-      getOperation().emitError() << "qlc-quantize-gptq: the module has no @forward to run";
-      return failure();
-    }
-    std::vector<std::string> names;
-    llvm::DenseMap<Operation *, size_t> order;
-    for (qlc::LinearOp op : todo) {
-      order[op.getOperation()] = names.size();
-      names.push_back(op.getWeight().getDefiningOp<qlc::WeightOp>().getTensorName().str());
-    }
+    const qlc::CalibrationData *calib = targets->calib;
+    func::FuncOp forward = targets->forward;
+    const std::vector<std::string> &names = targets->names;
+    const llvm::DenseMap<Operation *, size_t> &order = targets->order;
     qlc::BlockProgress progress("gptq", names);
     using Clock = std::chrono::steady_clock;
     double hessianSec = 0, gptqSec = 0;
