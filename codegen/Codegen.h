@@ -35,7 +35,7 @@ struct KvCacheLayout {
 };
 
 struct CodegenResult {
-  std::string source;                // C++ source of the artifact's code
+  std::string source;                // C++ (x86) or CUDA C++ source of the artifact's code
   std::vector<PackedWeight> weights; // index i is qlc_exec_ctx::weights[i]
   std::vector<KernelCall> kernels;
   int64_t scratchBytes = 0;
@@ -49,6 +49,10 @@ struct CodegenOptions {
 /// Emits the artifact code for `module`'s @forward on an x86 target.
 llvm::Expected<CodegenResult> emitX86(mlir::ModuleOp module, const TargetInfo &target,
                                       const CodegenOptions &opts);
+
+/// Emits the artifact code (CUDA C++) for `module`'s @forward on a CUDA target.
+llvm::Expected<CodegenResult> emitCuda(mlir::ModuleOp module, const TargetInfo &target,
+                                       const CodegenOptions &opts);
 
 /// Kernel template sources embedded at build time: (relative path, contents).
 struct EmbeddedFile {

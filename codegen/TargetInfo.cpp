@@ -1,5 +1,6 @@
 //===- TargetInfo.cpp - the targets qlc knows ------------------------------===//
 #include "codegen/TargetInfo.h"
+#include "codegen/Codegen.h"
 
 #include <algorithm>
 
@@ -22,11 +23,17 @@ public:
   std::string kind() const override { return "x86"; }
   std::vector<std::string> requiredFeatures() const override { return features_; }
   std::string kernelIsa() const override { return "qlc::x86::" + isa_; }
-  std::vector<std::string> compilerFlags() const override {
-    std::vector<std::string> f = {"-march=" + march_};
+  CodeBuild codeBuild() const override {
+    CodeBuild b{"c++", "model.cpp",
+                {"-std=c++17", "-O2", "-fPIC", "-shared", "-fvisibility=hidden",
+                 "-fno-math-errno", "-DNDEBUG", "-march=" + march_}};
     if (tuneNative_)
-      f.push_back("-mtune=native");
-    return f;
+      b.flags.push_back("-mtune=native");
+    return b;
+  }
+  llvm::Expected<CodegenResult> emit(mlir::ModuleOp module,
+                                     const CodegenOptions &opts) const override {
+    return emitX86(module, *this, opts);
   }
 
 private:
@@ -65,6 +72,32 @@ std::string hostX86Level() {
   return "x86-64";
 }
 
+/// An NVIDIA GPU architecture: kernels compiled by nvcc into SASS for it plus PTX, so
+/// that the artifact also runs on newer GPUs (the driver compiles the PTX).
+class CudaTarget : public TargetInfo {
+public:
+  explicit CudaTarget(int cc) : cc_(cc) {}
+  std::string name() const override { return "sm_" + std::to_string(cc_); }
+  std::string kind() const override { return "cuda"; }
+  std::vector<std::string> requiredFeatures() const override { return {name()}; }
+  std::string kernelIsa() const override { return name(); }
+  CodeBuild codeBuild() const override {
+    const std::string cc = std::to_string(cc_);
+    return {"nvcc",
+            "model.cu",
+            {"-std=c++17", "-O3", "-shared", "-Xcompiler", "-fPIC,-fvisibility=hidden",
+             "-cudart", "static", "-DNDEBUG", "-gencode",
+             "arch=compute_" + cc + ",code=[sm_" + cc + ",compute_" + cc + "]"}};
+  }
+  llvm::Expected<CodegenResult> emit(mlir::ModuleOp module,
+                                     const CodegenOptions &opts) const override {
+    return emitCuda(module, *this, opts);
+  }
+
+private:
+  int cc_;
+};
+
 } // namespace
 
 const std::vector<std::string> &knownTargets() {
@@ -80,8 +113,7 @@ llvm::Expected<std::unique_ptr<TargetInfo>> lookupTarget(const std::string &name
     return x86Level(hostX86Level(), true);
   if (name.rfind("sm_", 0) == 0 &&
       std::find(knownTargets().begin(), knownTargets().end(), name) != knownTargets().end())
-    return err("--target " + name + ": the CUDA backend is not implemented yet; use an x86 "
-                                    "target (x86-64, x86-64-v3, x86-64-v4, native)");
+    return std::make_unique<CudaTarget>(std::stoi(name.substr(3)));
   std::string list;
   for (const auto &t : knownTargets())
     list += (list.empty() ? "" : ", ") + t;

@@ -166,14 +166,21 @@ llvm::Error runPipeline(mlir::ModuleOp module, const PipelineRequest &req) {
   return llvm::Error::success();
 }
 
-llvm::Expected<std::string> findCompiler(const std::string &requested) {
+/// The compiler that builds the generated code: the one asked for, else the
+/// environment's, else the usual names.
+llvm::Expected<std::string> findCompiler(const CodeBuild &build, const CompileOptions &opts) {
+  const bool cuda = build.compiler == "nvcc";
   std::vector<std::string> candidates;
+  const std::string &requested = cuda ? opts.nvcc : opts.cxx;
   if (!requested.empty())
     candidates.push_back(requested);
   else {
-    if (auto env = llvm::sys::Process::GetEnv("CXX"))
+    if (auto env = llvm::sys::Process::GetEnv(cuda ? "NVCC" : "CXX"))
       candidates.push_back(*env);
-    candidates.insert(candidates.end(), {"c++", "g++", "clang++"});
+    if (cuda)
+      candidates.insert(candidates.end(), {"nvcc", "/usr/local/cuda/bin/nvcc"});
+    else
+      candidates.insert(candidates.end(), {"c++", "g++", "clang++"});
   }
   for (const auto &c : candidates) {
     if (c.find('/') != std::string::npos && llvm::sys::fs::can_execute(c))
@@ -181,32 +188,35 @@ llvm::Expected<std::string> findCompiler(const std::string &requested) {
     if (auto found = llvm::sys::findProgramByName(c))
       return *found;
   }
+  if (cuda)
+    return badInput("--target " + opts.target + " needs the CUDA compiler nvcc (CUDA 12 or "
+                    "newer), which was not found (tried " + candidates.front() +
+                    "); install the CUDA toolkit or pass --nvcc PATH");
   return badInput("no C++ compiler found (tried " + candidates.front() +
                   "); install g++ or pass --cxx");
 }
 
 /// Compiles the generated source into a shared object at `soPath`.
 llvm::Error buildCode(const CodegenResult &cg, const TargetInfo &target, const std::string &dir,
-                      const std::string &cxx, const std::string &soPath) {
+                      const CompileOptions &opts, const std::string &soPath) {
   fs::create_directories(fs::path(dir) / "include" / "qlc");
   for (const EmbeddedFile &f : embeddedKernelSources()) {
     std::ofstream o(fs::path(dir) / "include" / f.path, std::ios::binary);
     o << f.contents;
   }
-  const std::string src = (fs::path(dir) / "model.cpp").string();
+  const CodeBuild build = target.codeBuild();
+  const std::string src = (fs::path(dir) / build.sourceName).string();
   {
     std::ofstream o(src, std::ios::binary);
     o << cg.source;
     if (!o)
       return internal(src + ": cannot write the generated source");
   }
-  auto compiler = findCompiler(cxx);
+  auto compiler = findCompiler(build, opts);
   if (!compiler)
     return compiler.takeError();
-  std::vector<std::string> args = {*compiler, "-std=c++17", "-O2", "-fPIC", "-shared",
-                                   "-fvisibility=hidden", "-fno-math-errno", "-DNDEBUG"};
-  for (const auto &f : target.compilerFlags())
-    args.push_back(f);
+  std::vector<std::string> args = {*compiler};
+  args.insert(args.end(), build.flags.begin(), build.flags.end());
   args.insert(args.end(), {"-I" + (fs::path(dir) / "include").string(), src, "-o", soPath});
   std::vector<llvm::StringRef> argRefs(args.begin(), args.end());
   const std::string log = (fs::path(dir) / "cxx.log").string();
@@ -218,8 +228,8 @@ llvm::Error buildCode(const CodegenResult &cg, const TargetInfo &target, const s
     std::string out;
     if (auto buf = llvm::MemoryBuffer::getFile(log))
       out = (*buf)->getBuffer().take_back(2000).str();
-    return internal("the host compiler failed (" + std::to_string(rc) + ") on the generated code " +
-                    src + ": " + execErr + "\n" + out);
+    return internal("the " + build.compiler + " compiler failed (" + std::to_string(rc) +
+                    ") on the generated code " + src + ": " + execErr + "\n" + out);
   }
   return llvm::Error::success();
 }
@@ -371,7 +381,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
 
   CodegenOptions co;
   co.maxTokens = opts.maxTokens;
-  auto cgOr = emitX86(**moduleOr, target, co);
+  auto cgOr = target.emit(**moduleOr, co);
   if (!cgOr)
     return internal(llvm::toString(cgOr.takeError()));
   clock.stage("codegen");
@@ -391,9 +401,9 @@ llvm::Error compileModel(const CompileOptions &opts) {
   if (opts.keepTemps)
     llvm::errs() << "qlc: keeping build files in " << tmpDir << "\n";
   const std::string so = (fs::path(tmpDir.str().str()) / "code.so").string();
-  if (llvm::Error e = buildCode(*cgOr, target, tmpDir.str().str(), opts.cxx, so))
+  if (llvm::Error e = buildCode(*cgOr, target, tmpDir.str().str(), opts, so))
     return e;
-  clock.stage("host compile");
+  clock.stage(target.kind() == "cuda" ? "nvcc" : "host compile");
 
   int64_t maxSeq = opts.maxSeqLen ? opts.maxSeqLen : std::min<int64_t>(cfg.maxPositionEmbeddings, 4096);
   json manifest = makeManifest(cfg, opts, target, *cgOr, maxSeq);

@@ -28,6 +28,7 @@ struct CompileOptions {
   int64_t maxSeqLen = 0;     // 0: min(max_position_embeddings, 4096)
   int64_t maxTokens = 512;   // tokens per forward step
   std::string cxx;           // host C++ compiler; empty: $CXX, then c++, g++, clang++
+  std::string nvcc;          // CUDA compiler; empty: $NVCC, nvcc, /usr/local/cuda/bin/nvcc
   bool fuse = true;          // run the fusion passes
   std::string passPipeline;  // a textual pass pipeline replacing the one --quant builds
   bool printIrAfterAll = false;

@@ -147,7 +147,8 @@ int main(int argc, char **argv) {
                       "Default positions per sequence (0: min(max_position_embeddings, 4096))");
   compile->add_option("--max-tokens", co.maxTokens, "Tokens per forward step (prefill chunk)")
       ->capture_default_str();
-  compile->add_option("--cxx", co.cxx, "Host C++ compiler for the generated code");
+  compile->add_option("--cxx", co.cxx, "Host C++ compiler for the generated code (x86 targets)");
+  compile->add_option("--nvcc", co.nvcc, "CUDA compiler for the generated code (sm_* targets)");
   compile->add_flag("--fuse,!--no-fuse", co.fuse,
                     "Fuse q/k/v and gate/up projections and residual adds into norms "
                     "(default; --no-fuse: keep the imported graph's ops)");

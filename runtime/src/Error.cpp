@@ -26,6 +26,30 @@ bool AlignedBuffer::allocate(size_t bytes) {
   return data != nullptr;
 }
 
+qlc_status deviceFail(const qlc_device_api *api, qlc_status s, const std::string &context) {
+  const char *msg = api != nullptr ? api->last_error() : nullptr;
+  return fail(s, context + ": " + (msg != nullptr && *msg ? msg : "unknown device error"));
+}
+
+void DeviceBuffer::reset() {
+  if (api != nullptr && data != nullptr)
+    api->release(data);
+  data = nullptr;
+  size = 0;
+}
+
+qlc_status DeviceBuffer::allocate(const qlc_device_api *a, size_t bytes, const std::string &what) {
+  reset();
+  api = a;
+  void *p = nullptr;
+  // One byte at least: a zero-byte region still needs an address the kernels can take.
+  if (api->alloc(&p, bytes ? bytes : 1) != 0)
+    return deviceFail(api, QLC_ERR_OUT_OF_MEMORY, "cannot allocate " + what);
+  data = p;
+  size = bytes;
+  return QLC_OK;
+}
+
 } // namespace qlc::rt
 
 extern "C" const char *qlc_last_error(void) { return lastError.c_str(); }

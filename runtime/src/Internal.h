@@ -24,6 +24,23 @@ struct AlignedBuffer {
   bool allocate(size_t bytes);
 };
 
+/// Memory on the artifact's GPU, through the device API its code exports.
+struct DeviceBuffer {
+  const qlc_device_api *api = nullptr;
+  void *data = nullptr;
+  size_t size = 0;
+  DeviceBuffer() = default;
+  DeviceBuffer(const DeviceBuffer &) = delete;
+  DeviceBuffer &operator=(const DeviceBuffer &) = delete;
+  ~DeviceBuffer() { reset(); }
+  void reset();
+  /// QLC_ERR_OUT_OF_MEMORY with the device's message, naming `what`.
+  qlc_status allocate(const qlc_device_api *a, size_t bytes, const std::string &what);
+};
+
+/// Records `context: <the device API's last error>` and returns `s`.
+qlc_status deviceFail(const qlc_device_api *api, qlc_status s, const std::string &context);
+
 } // namespace qlc::rt
 
 struct qlc_model {
@@ -34,7 +51,11 @@ struct qlc_model {
   size_t mapSize = 0;
   void *dl = nullptr;
   qlc_artifact_forward_fn forward = nullptr;
-  std::vector<const void *> weights;
+  // CUDA artifacts: the device API of their code, and the weights section on the GPU.
+  bool isCuda = false;
+  const qlc_device_api *device = nullptr;
+  qlc::rt::DeviceBuffer deviceWeights;
+  std::vector<const void *> weights; // host (x86) or device (CUDA) pointers
   int64_t weightBytes = 0;
   // From the manifest.
   int32_t vocab = 0, numLayers = 0, kvDim = 0;

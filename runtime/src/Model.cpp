@@ -7,6 +7,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <dlfcn.h>
@@ -19,6 +20,7 @@ using nlohmann::json;
 using qlc::rt::fail;
 
 qlc_model::~qlc_model() {
+  deviceWeights.reset(); // through the artifact's code: before it is unloaded
   if (dl != nullptr)
     dlclose(dl);
   if (map != nullptr)
@@ -58,10 +60,12 @@ bool cpuHas(const std::string &f) {
 qlc_status checkTarget(const json &target, const std::string &path) {
   std::string kind = target.value("kind", "");
   std::string name = target.value("name", "?");
+  if (kind == "cuda")
+    return QLC_OK; // the artifact's own code checks the GPU (qlc_device_api::init)
   if (kind != "x86")
     return fail(QLC_ERR_TARGET, path + ": artifact targets " + name + " (" + kind +
-                                    "), which this runtime cannot run: it runs x86 "
-                                    "artifacts only");
+                                    "), which this runtime cannot run: it runs x86 and "
+                                    "CUDA artifacts");
 #if !defined(__x86_64__)
   return fail(QLC_ERR_TARGET, path + ": artifact targets x86-64 but this machine is not");
 #endif
@@ -104,6 +108,7 @@ qlc_status parseManifest(qlc_model &m, const qlc_artifact_footer &f, bool verify
       if (w != sums.at("weights").get<std::string>())
         return fail(QLC_ERR_FORMAT, m.path + ": weights checksum mismatch (file corrupted)");
     }
+    m.isCuda = man.at("target").value("kind", "") == "cuda";
     const json &model = man.at("model");
     m.vocab = model.at("vocab_size").get<int32_t>();
     m.numLayers = model.at("num_layers").get<int32_t>();
@@ -167,6 +172,32 @@ qlc_status parseManifest(qlc_model &m, const qlc_artifact_footer &f, bool verify
   return QLC_OK;
 }
 
+/// CUDA artifacts: checks the GPU through the artifact's device API and copies the
+/// weights section to it; the weight table then holds device pointers.
+qlc_status uploadToDevice(qlc_model &m, const qlc_artifact_footer &f) {
+  auto get = reinterpret_cast<qlc_artifact_device_fn>(dlsym(m.dl, QLC_ARTIFACT_DEVICE_SYMBOL));
+  const qlc_device_api *api = get != nullptr ? get() : nullptr;
+  if (api == nullptr || api->struct_size < sizeof(qlc_device_api))
+    return fail(QLC_ERR_FORMAT, m.path + ": a CUDA artifact whose code lacks the device API");
+  if (api->init() != 0)
+    return qlc::rt::deviceFail(api, QLC_ERR_TARGET, m.path);
+  m.device = api;
+  if (qlc_status s = m.deviceWeights.allocate(api, f.weights_size,
+                                              std::to_string(f.weights_size) +
+                                                  " bytes of GPU memory for the weights of " +
+                                                  m.path))
+    return s;
+  const uint8_t *host = static_cast<const uint8_t *>(m.map) + f.weights_offset;
+  constexpr uint64_t kChunk = uint64_t{64} << 20;
+  for (uint64_t off = 0; off < f.weights_size; off += kChunk)
+    if (api->upload(static_cast<uint8_t *>(m.deviceWeights.data) + off, host + off,
+                    std::min(kChunk, f.weights_size - off)) != 0)
+      return qlc::rt::deviceFail(api, QLC_ERR_IO, m.path + ": uploading the weights");
+  for (const void *&w : m.weights)
+    w = static_cast<uint8_t *>(m.deviceWeights.data) + (static_cast<const uint8_t *>(w) - host);
+  return QLC_OK;
+}
+
 } // namespace
 
 extern "C" qlc_status qlc_model_load(const char *path, const qlc_load_options *opts,
@@ -225,6 +256,9 @@ extern "C" qlc_status qlc_model_load(const char *path, const qlc_load_options *o
   if (abi == nullptr || m->forward == nullptr || abi() != QLC_ABI_VERSION)
     return fail(QLC_ERR_FORMAT, std::string(path) + ": its code lacks the qlc entry points or "
                                                     "has another ABI version");
+  if (m->isCuda)
+    if (qlc_status s = uploadToDevice(*m, f))
+      return s;
   *out = m.release();
   return QLC_OK;
 }
@@ -235,3 +269,6 @@ extern "C" const char *qlc_model_manifest(const qlc_model *m) {
 }
 extern "C" int32_t qlc_model_vocab_size(const qlc_model *m) { return m ? m->vocab : 0; }
 extern "C" int64_t qlc_model_weight_bytes(const qlc_model *m) { return m ? m->weightBytes : 0; }
+extern "C" const char *qlc_model_device_name(const qlc_model *m) {
+  return m == nullptr ? "" : m->device != nullptr ? m->device->device_name() : "cpu";
+}

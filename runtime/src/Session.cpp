@@ -15,6 +15,9 @@ struct qlc_session {
   qlc_model *model = nullptr;
   std::unique_ptr<qlc::rt::ThreadPool> pool;
   qlc::rt::AlignedBuffer scratch, kv;
+  // CUDA artifacts: the cache and scratch on the GPU, and the session's stream.
+  qlc::rt::DeviceBuffer deviceScratch, deviceKv;
+  void *stream = nullptr;
   qlc_exec_ctx ctx{};
   std::vector<int64_t> pos; // tokens held per slot
   int64_t maxSeq = 0;
@@ -45,6 +48,8 @@ qlc_status runStep(qlc_session *s, int64_t n, const int32_t *tokens, int64_t nLo
   st.logit_rows = s->rows.data();
   st.logits = logits;
   int rc = s->model->forward(&s->ctx, &st);
+  if (rc != 0 && s->model->device != nullptr)
+    return qlc::rt::deviceFail(s->model->device, QLC_ERR_INTERNAL, "the forward step");
   if (rc != 0)
     return fail(QLC_ERR_INTERNAL, "the artifact's forward failed with code " + std::to_string(rc));
   return QLC_OK;
@@ -82,6 +87,26 @@ extern "C" qlc_status qlc_session_create(qlc_model *m, const qlc_session_options
                                       std::to_string(slots) +
                                       " slots needs a KV cache larger than memory; lower "
                                       "max_seq or n_slots");
+  if (m->device != nullptr) {
+    if (qlc_status st = s->deviceKv.allocate(m->device, kvBytes,
+                                             "the KV cache (" + std::to_string(kvBytes) +
+                                                 " bytes); lower max_seq or n_slots"))
+      return st;
+    if (qlc_status st = s->deviceScratch.allocate(
+            m->device, static_cast<size_t>(m->scratchBytes),
+            "the activation scratch (" + std::to_string(m->scratchBytes) + " bytes)"))
+      return st;
+    if (m->device->stream_create(&s->stream) != 0)
+      return qlc::rt::deviceFail(m->device, QLC_ERR_INTERNAL, "creating the session's stream");
+    s->ctx.weights = m->weights.data();
+    s->ctx.scratch = static_cast<uint8_t *>(s->deviceScratch.data);
+    s->ctx.kv = s->deviceKv.data;
+    s->ctx.max_seq = maxSeq;
+    s->ctx.n_slots = slots;
+    s->ctx.pool = s->stream;
+    *out = s.release();
+    return QLC_OK;
+  }
   if (!s->kv.allocate(kvBytes) || !s->scratch.allocate(static_cast<size_t>(m->scratchBytes)))
     return fail(QLC_ERR_OUT_OF_MEMORY,
                 "cannot allocate the KV cache (" + std::to_string(kvBytes) +
@@ -102,7 +127,13 @@ extern "C" qlc_status qlc_session_create(qlc_model *m, const qlc_session_options
   return QLC_OK;
 }
 
-extern "C" void qlc_session_free(qlc_session *s) { delete s; }
+extern "C" void qlc_session_free(qlc_session *s) {
+  if (s != nullptr && s->stream != nullptr) {
+    s->model->device->forget_context(&s->ctx);
+    s->model->device->stream_destroy(s->stream);
+  }
+  delete s;
+}
 
 extern "C" qlc_status qlc_session_reset(qlc_session *s, int32_t slot) {
   if (s == nullptr || slot < 0 || slot >= static_cast<int32_t>(s->pos.size()))
@@ -120,7 +151,9 @@ extern "C" int64_t qlc_session_position(const qlc_session *s, int32_t slot) {
 extern "C" int64_t qlc_session_max_seq(const qlc_session *s) { return s ? s->maxSeq : 0; }
 
 extern "C" int64_t qlc_session_bytes(const qlc_session *s) {
-  return s ? static_cast<int64_t>(s->kv.size + s->scratch.size) : 0;
+  return s ? static_cast<int64_t>(s->kv.size + s->scratch.size + s->deviceKv.size +
+                                  s->deviceScratch.size)
+           : 0;
 }
 
 extern "C" qlc_status qlc_prefill(qlc_session *s, int32_t slot, const int32_t *tokens,

@@ -19,12 +19,6 @@ def test_compile_unknown_target(tmp_path):
     compile_bad(tmp_path, SMALL, "--target", "pentium4", args=("--target", "pentium4"))
 
 
-@pytest.mark.parametrize("target", ["sm_80", "sm_90"])
-def test_compile_cuda_target_not_yet(tmp_path, target):
-    line = compile_bad(tmp_path, SMALL, target, args=("--target", target))
-    assert "not implemented" in line
-
-
 def test_compile_unknown_quant(tmp_path):
     compile_bad(tmp_path, SMALL, "--quant", "q5_k", args=("--target", "native", "--quant", "q5_k"))
 

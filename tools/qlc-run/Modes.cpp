@@ -89,7 +89,7 @@ int bench(const Options &o, Handles &h) {
       {"decode_tok_s", o.batch * static_cast<double>(o.genLen) / decodeS},
       {"batch", o.batch},
       {"peak_device_bytes", qlc_model_weight_bytes(h.model) + qlc_session_bytes(h.session)},
-      {"device", "cpu"},
+      {"device", qlc_model_device_name(h.model)},
       {"prompt_len", o.promptLen},
       {"gen_len", o.genLen},
       {"weight_bytes", qlc_model_weight_bytes(h.model)},

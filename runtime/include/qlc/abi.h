@@ -45,11 +45,38 @@ typedef struct qlc_step {
   float *logits;
 } qlc_step;
 
+/* CUDA artifacts. Their code carries its own CUDA runtime (linked statically) and
+ * exports qlc_artifact_device(), through which the runtime, which links no CUDA, checks
+ * the GPU, allocates device memory and uploads the weights. For such an artifact every
+ * pointer in qlc_exec_ctx (weights, scratch, kv) is a device pointer and `pool` is the
+ * session's cudaStream_t; qlc_step's pointers stay host pointers: the forward copies
+ * them in and the logits out, and returns when the logits are on the host. A nonzero
+ * return (from any function here) leaves a message in last_error(). */
+typedef struct qlc_device_api {
+  uint32_t struct_size;
+  /* Picks the GPU (QLC_CUDA_DEVICE, default 0) and checks the driver and that its compute
+   * capability runs this artifact's code. */
+  int (*init)(void);
+  const char *(*last_error)(void);
+  const char *(*device_name)(void);
+  int (*mem_info)(uint64_t *free_bytes, uint64_t *total_bytes);
+  int (*alloc)(void **ptr, uint64_t bytes);
+  void (*release)(void *ptr);
+  int (*upload)(void *dst, const void *src, uint64_t bytes);
+  int (*zero)(void *dst, uint64_t bytes);
+  int (*stream_create)(void **stream);
+  void (*stream_destroy)(void *stream);
+  /* Drops what the code cached for a session's context (its decode-step graphs). */
+  void (*forget_context)(const qlc_exec_ctx *ctx);
+} qlc_device_api;
+
 typedef uint32_t (*qlc_artifact_abi_version_fn)(void);
+typedef const qlc_device_api *(*qlc_artifact_device_fn)(void);
 typedef int (*qlc_artifact_forward_fn)(const qlc_exec_ctx *ctx, const qlc_step *step);
 
 #define QLC_ARTIFACT_ABI_SYMBOL "qlc_artifact_abi_version"
 #define QLC_ARTIFACT_FORWARD_SYMBOL "qlc_artifact_forward"
+#define QLC_ARTIFACT_DEVICE_SYMBOL "qlc_artifact_device"
 
 #ifdef __cplusplus
 }

@@ -46,6 +46,8 @@ const char *qlc_model_manifest(const qlc_model *m);
 int32_t qlc_model_vocab_size(const qlc_model *m);
 /* Bytes of weights mapped from the file. */
 int64_t qlc_model_weight_bytes(const qlc_model *m);
+/* "cpu" for x86 artifacts, the GPU's name for CUDA ones. */
+const char *qlc_model_device_name(const qlc_model *m);
 
 qlc_status qlc_session_create(qlc_model *m, const qlc_session_options *opts,
                               qlc_session **out);

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Decode and prefill throughput of qlc's CUDA artifacts beside transformers, on one GPU.
+
+Run on the GPU machine (it needs torch, transformers, safetensors and nvcc there; the qlc
+and qlc-run binaries can be built elsewhere and carried):
+
+    python3 bench/bench_cuda.py --bin-dir build/tools --schemes none,rtn-w4,nf4 --kv f16,int8
+
+It writes a Llama-2-7B-shaped model with random f16 weights (seeded; `--layers` makes a
+shallower one of the same layer shapes), then in the same run:
+  * measures a device-to-device copy (bytes read + written per second): the ceiling;
+  * times transformers' (PyTorch, eager) f16 greedy decode at each batch;
+  * compiles qlc artifacts (--target sm_90 unless --target) per scheme and KV dtype and
+    times `qlc-run --bench` decode at each batch and prefill of --prefill-len tokens;
+and prints a table: tok/s, ratio to transformers, and for batch 1 the bytes a decode step
+must read (weights + KV) times tok/s as a fraction of the copy bandwidth.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "bench"))
+from bench_decode import bytes_per_token  # noqa: E402
+
+LLAMA2_7B = dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                 num_attention_heads=32, num_key_value_heads=32, vocab_size=32000,
+                 max_position_embeddings=4096, rms_norm_eps=1e-5, rope_theta=10000.0)
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def copy_bandwidth(torch, gib=2, reps=20):
+    n = gib << 30
+    a = torch.empty(n, dtype=torch.uint8, device="cuda")
+    b = torch.empty_like(a)
+    a.random_()
+    for _ in range(3):
+        b.copy_(a)
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    times = []
+    for _ in range(reps):
+        s.record()
+        b.copy_(a)
+        e.record()
+        e.synchronize()
+        times.append(s.elapsed_time(e) / 1e3)
+    times.sort()
+    del a, b
+    torch.cuda.empty_cache()
+    return 2 * n / times[len(times) // 2]
+
+
+def make_model(torch, folder, layers, seed):
+    """Random f16 Llama on the GPU (std 0.02, norms 1), saved as an HF folder."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    cfg = dict(LLAMA2_7B, num_hidden_layers=layers)
+    config = LlamaConfig(**cfg, torch_dtype="float16", tie_word_embeddings=False)
+    torch.manual_seed(seed)
+    with torch.device("meta"):
+        model = LlamaForCausalLM(config)
+    model = model.to_empty(device="cuda").half()
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.fill_(1.0)
+            else:
+                p.normal_(0.0, 0.02, generator=g)
+    model.model.rotary_emb = type(model.model.rotary_emb)(config=config, device="cuda")
+    model.eval()
+    if not os.path.exists(os.path.join(folder, "config.json")):
+        t0 = time.time()
+        model.save_pretrained(folder, safe_serialization=True, max_shard_size="20GB")
+        log(f"saved the model to {folder} in {time.time() - t0:.0f} s")
+    return model
+
+
+def transformers_decode(torch, model, batch, prompt_len, gen_len, seed):
+    from transformers import DynamicCache
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    ids = torch.randint(0, model.config.vocab_size, (batch, prompt_len), device="cuda",
+                        generator=g)
+    with torch.no_grad():
+        for rep in range(2):  # the first is the warm-up
+            cache = DynamicCache()
+            torch.cuda.synchronize()
+            t0 = time.time()
+            out = model(ids, past_key_values=cache, use_cache=True)
+            torch.cuda.synchronize()
+            prefill = time.time() - t0
+            nxt = out.logits[:, -1].argmax(-1, keepdim=True)
+            t0 = time.time()
+            for _ in range(gen_len):
+                out = model(nxt, past_key_values=cache, use_cache=True)
+                nxt = out.logits[:, -1].argmax(-1, keepdim=True)
+            torch.cuda.synchronize()
+            decode = time.time() - t0
+    return {"decode_tok_s": batch * gen_len / decode, "prefill_tok_s": batch * prompt_len / prefill}
+
+
+def run(cmd, timeout=1800):
+    log("$", " ".join(map(str, cmd)))
+    p = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({p.returncode}): {p.stderr[-2000:]}")
+    return p
+
+
+def qlc_bench(bins, art, batch, prompt_len, gen_len):
+    p = run([os.path.join(bins, "qlc-run"), art, "--bench", "--batch", batch,
+             "--prompt-len", prompt_len, "--gen-len", gen_len])
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bin-dir", default=os.path.join(REPO, "build", "tools"))
+    ap.add_argument("--work", default="/tmp/qlc-bench-cuda")
+    ap.add_argument("--layers", type=int, default=32)
+    ap.add_argument("--target", default="sm_90")
+    ap.add_argument("--schemes", default="none,rtn-w4,nf4")
+    ap.add_argument("--kv", default="f16,int8")
+    ap.add_argument("--batches", default="1,16,64")
+    ap.add_argument("--prompt-len", type=int, default=128)
+    ap.add_argument("--gen-len", type=int, default=64)
+    ap.add_argument("--prefill-len", type=int, default=2048)
+    ap.add_argument("--no-transformers", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default="", help="also write the results here")
+    a = ap.parse_args()
+
+    import torch
+    os.makedirs(a.work, exist_ok=True)
+    folder = os.path.join(a.work, f"llama2-7b-shape-{a.layers}l-f16")
+    dev = torch.cuda.get_device_name()
+    results = {"device": dev, "layers": a.layers, "rows": []}
+    bw = copy_bandwidth(torch)
+    results["copy_bytes_s"] = bw
+    log(f"{dev}: copy {bw / 1e9:.0f} GB/s (read + write)")
+    batches = [int(b) for b in a.batches.split(",")]
+
+    model = make_model(torch, folder, a.layers, a.seed)
+    base = {}
+    if not a.no_transformers:
+        for b in batches:
+            r = transformers_decode(torch, model, b, a.prompt_len, a.gen_len, a.seed)
+            base[b] = r["decode_tok_s"]
+            results["rows"].append({"engine": "transformers f16", "batch": b, **r})
+            log(f"transformers batch {b}: {r}")
+        r = transformers_decode(torch, model, 1, a.prefill_len, 4, a.seed)
+        results["rows"].append({"engine": "transformers f16", "batch": 1,
+                                "prefill_len": a.prefill_len, **r})
+    del model
+    torch.cuda.empty_cache()
+
+    for scheme in a.schemes.split(","):
+        for kv in a.kv.split(","):
+            art = os.path.join(a.work, f"{scheme}-{kv}-{a.target}.so")
+            t0 = time.time()
+            run([os.path.join(a.bin_dir, "qlc"), "compile", folder, "-o", art, "--target",
+                 a.target, "--quant", scheme, "--kv-cache", kv])
+            compile_s = time.time() - t0
+            manifest = json.loads(run([os.path.join(a.bin_dir, "qlc"), "inspect", art,
+                                       "--json"]).stdout)
+            for b in batches:
+                r = qlc_bench(a.bin_dir, art, b, a.prompt_len, a.gen_len)
+                row = {"engine": f"qlc {scheme} kv {kv}", "batch": b, "compile_s": compile_s, **r}
+                if b in base:
+                    row["vs_transformers"] = r["decode_tok_s"] / base[b]
+                if b == 1:
+                    w, kvb, _ = bytes_per_token(manifest, a.prompt_len, a.gen_len)
+                    row["bytes_per_token"] = w + kvb
+                    row["bw_fraction"] = r["decode_tok_s"] * (w + kvb) / bw
+                results["rows"].append(row)
+                log(row)
+            r = qlc_bench(a.bin_dir, art, 1, a.prefill_len, 4)
+            results["rows"].append({"engine": f"qlc {scheme} kv {kv}", "batch": 1,
+                                    "prefill_len": a.prefill_len, **r})
+            os.remove(art)
+
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=1)
+    print(f"\n{dev}, Llama-2-7B shapes with {a.layers} layers, f16 random weights; "
+          f"copy {bw / 1e9:.0f} GB/s")
+    print(f"{'engine':28} {'batch':>5} {'decode tok/s':>12} {'vs hf':>6} {'bw frac':>7} "
+          f"{'prefill tok/s':>13}")
+    for r in results["rows"]:
+        pre = f"{r['prefill_tok_s']:.0f}" + (f" @{r['prefill_len']}" if "prefill_len" in r else "")
+        dec = "" if "prefill_len" in r else f"{r['decode_tok_s']:.1f}"
+        vs = f"{r['vs_transformers']:.2f}" if "vs_transformers" in r else ""
+        frac = f"{r['bw_fraction']:.2f}" if "bw_fraction" in r else ""
+        print(f"{r['engine']:28} {r['batch']:>5} {dec:>12} {vs:>6} {frac:>7} {pre:>13}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,346 @@
+//===- KernelEmitter.cpp - @forward -> one kernel call per op --------------===//
+//
+// Walks @forward in order and emits one kernel call per op, with every shape a template
+// argument. Activations get scratch buffers planned by liveness; weights become indices
+// into the runtime's weight table. The backend's KernelSyntax spells the calls.
+//
+#include "codegen/KernelEmitter.h"
+#include "ir/QlcOps.h"
+#include "ir/Rope.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <fmt/format.h>
+
+#include <map>
+
+using namespace mlir;
+
+namespace qlc {
+
+namespace {
+
+llvm::Error err(const std::string &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
+}
+
+int64_t width(Value v) { return cast<RankedTensorType>(v.getType()).getDimSize(1); }
+std::string num(int64_t v) { return std::to_string(v); }
+
+std::string dtypeOf(Type t) {
+  if (t.isF16()) return "f16";
+  if (t.isBF16()) return "bf16";
+  if (t.isUnsignedInteger(8)) return "u8";
+  if (t.isSignedInteger(8) || t.isSignlessInteger(8)) return "i8";
+  if (t.isInteger(32)) return "i32";
+  return "f32";
+}
+/// The bytes the KV formats give a head of `hd` channels (the kernels' head_bytes; the
+/// generated code checks that they agree).
+int64_t kvHeadBytes(StringRef dtype, int64_t hd) {
+  return dtype == "int8" ? 4 + (hd + 3) / 4 * 4 : dtype == "f16" ? 2 * hd : 4 * hd;
+}
+/// An exact float literal (hexadecimal, so no digits are lost).
+std::string flt(double v) { return fmt::format("{:a}f", static_cast<float>(v)); }
+
+class Walker {
+public:
+  Walker(const KernelSyntax &syntax, const CodegenOptions &opts) : syntax(syntax), opts(opts) {}
+  llvm::Expected<CodegenResult> run(ModuleOp module);
+
+private:
+  llvm::Error emitOp(Operation *op);
+  std::string act(Value v) { return names.lookup(v.getAsOpaquePointer()); }
+  std::string weightExpr(Value v);
+  std::string weightName(Value v) {
+    return v.getDefiningOp<WeightOp>().getTensorName().str();
+  }
+  void allocate(Value v);
+  void release(Operation *op);
+  std::string invFreqTable(RopeOp op);
+  void call(Operation *op, const std::string &name, const std::vector<std::string> &targs,
+            const std::string &args, const std::string &weight = "");
+
+  const KernelSyntax &syntax;
+  const CodegenOptions &opts;
+  CodegenResult result;
+  std::string body, decls;
+  std::vector<ConstTable> tables;
+  llvm::DenseMap<const void *, std::string> names;
+  llvm::DenseMap<const void *, int> weightIndex;
+  llvm::DenseMap<Operation *, int> order;
+  // Scratch buffers: offset and size; free ones are reused by later values.
+  struct Buffer { int64_t offset, bytes; bool free; };
+  std::vector<Buffer> buffers;
+  llvm::DenseMap<const void *, int> bufferOf;
+  std::map<std::vector<float>, std::string> invFreqTables;
+  int64_t numLayers = 0, vocab = 0;
+};
+
+std::string Walker::weightExpr(Value v) {
+  auto w = v.getDefiningOp<WeightOp>();
+  auto type = w.getType();
+  // 1-D float weights (norm scales, biases) are stored in f32 for the kernels.
+  std::string dt = dtypeOf(type.getElementType());
+  if (type.getRank() == 1 && isa<FloatType>(type.getElementType()))
+    dt = "f32";
+  auto it = weightIndex.find(w.getOperation());
+  int idx;
+  if (it == weightIndex.end()) {
+    idx = static_cast<int>(result.weights.size());
+    weightIndex[w.getOperation()] = idx;
+    result.weights.push_back(
+        {w.getTensorName().str(), dt, std::vector<int64_t>(type.getShape().begin(), type.getShape().end())});
+  } else {
+    idx = it->second;
+  }
+  return fmt::format("static_cast<const {} *>(ctx->weights[{}])", syntax.elementType(dt), idx);
+}
+
+void Walker::allocate(Value v) {
+  const int64_t bytes = (opts.maxTokens * width(v) * 4 + 63) / 64 * 64;
+  int best = -1;
+  for (int i = 0; i < static_cast<int>(buffers.size()); ++i)
+    if (buffers[i].free && buffers[i].bytes >= bytes &&
+        (best < 0 || buffers[i].bytes < buffers[best].bytes))
+      best = i;
+  if (best < 0) {
+    best = static_cast<int>(buffers.size());
+    buffers.push_back({result.scratchBytes, bytes, false});
+    result.scratchBytes += bytes;
+  }
+  buffers[best].free = false;
+  bufferOf[v.getAsOpaquePointer()] = best;
+  std::string name = fmt::format("b{}", names.size());
+  names[v.getAsOpaquePointer()] = name;
+  body += fmt::format("  float *{} = reinterpret_cast<float *>(ctx->scratch + {});\n", name,
+                      buffers[best].offset);
+}
+
+/// Frees the buffers of `op`'s operands whose last use is `op`.
+void Walker::release(Operation *op) {
+  for (Value v : op->getOperands()) {
+    auto it = bufferOf.find(v.getAsOpaquePointer());
+    if (it == bufferOf.end())
+      continue;
+    bool later = false;
+    for (Operation *user : v.getUsers())
+      if (order.lookup(user) > order.lookup(op))
+        later = true;
+    if (!later)
+      buffers[it->second].free = true;
+  }
+}
+
+std::string Walker::invFreqTable(RopeOp op) {
+  RopeParams p;
+  p.headDim = op.getHeadDim();
+  p.theta = op.getTheta().convertToDouble();
+  p.scaling = op.getScaling().str();
+  p.factor = op.getFactor().convertToDouble();
+  p.lowFreqFactor = op.getLowFreqFactor().convertToDouble();
+  p.highFreqFactor = op.getHighFreqFactor().convertToDouble();
+  p.originalMaxPosition = op.getOriginalMaxPosition();
+  std::vector<float> values = ropeInvFreq(p);
+  auto it = invFreqTables.find(values);
+  if (it == invFreqTables.end()) {
+    ConstTable t{fmt::format("kInvFreq{}", invFreqTables.size()), values};
+    tables.push_back(t);
+    it = invFreqTables.emplace(values, syntax.tableRef(t)).first;
+  }
+  return it->second;
+}
+
+void Walker::call(Operation *op, const std::string &name, const std::vector<std::string> &targs,
+                  const std::string &args, const std::string &weight) {
+  body += fmt::format("  {}({}, {});\n", syntax.kernel(name, targs, true), syntax.execArg(), args);
+  result.kernels.push_back(
+      {op->getName().getStringRef().str(), syntax.kernel(name, targs, false), weight});
+}
+
+llvm::Error Walker::emitOp(Operation *op) {
+  std::string error;
+  auto out = [&](Value v) {
+    allocate(v);
+    return act(v);
+  };
+  llvm::TypeSwitch<Operation *>(op)
+      .Case<WeightOp>([&](auto) {})
+      .Case<EmbeddingOp>([&](EmbeddingOp o) {
+        std::string w = weightExpr(o.getTable()), y = out(o.getResult());
+        call(o, "embedding", {num(width(o.getResult()))}, fmt::format("M, st->tokens, {}, {}", w, y),
+             weightName(o.getTable()));
+      })
+      .Case<RmsNormOp>([&](RmsNormOp o) {
+        std::string w = weightExpr(o.getWeight()), x = act(o.getX()), y = out(o.getResult());
+        call(o, "rms_norm", {num(width(o.getX()))},
+             fmt::format("M, {}, {}, {}, {}", x, w, flt(o.getEpsilon().convertToDouble()), y),
+             weightName(o.getWeight()));
+      })
+      .Case<LinearOp>([&](LinearOp o) {
+        std::string w = weightExpr(o.getWeight());
+        std::string bias = o.getBias() ? weightExpr(o.getBias()) : "nullptr";
+        std::string x = act(o.getX()), y = out(o.getResult());
+        call(o, "linear", {num(width(o.getX())), num(width(o.getResult()))},
+             fmt::format("M, {}, {}, {}, {}", x, w, bias, y), weightName(o.getWeight()));
+      })
+      .Case<QuantizedLinearOp>([&](QuantizedLinearOp o) {
+        const std::vector<std::string> kn = {num(o.getInFeatures()), num(o.getOutFeatures())};
+        if (o.getFormat() == "nf4") {
+          const bool dq = static_cast<bool>(o.getScales2());
+          std::string q = weightExpr(o.getQweight()), a = weightExpr(o.getScales());
+          std::string a2 = dq ? weightExpr(o.getScales2()) : "nullptr";
+          std::string bias = o.getBias() ? weightExpr(o.getBias()) : "nullptr";
+          std::string x = act(o.getX()), y = out(o.getResult());
+          call(o, "qlinear_nf4", {kn[0], kn[1], num(o.getGroupSize()), dq ? "true" : "false"},
+               fmt::format("M, {}, {}, {}, {}, {}, {}, {}", x, q, a, a2,
+                           flt(o.getAbsmaxOffset().convertToDouble()), bias, y),
+               weightName(o.getQweight()));
+          return;
+        }
+        if (o.getFormat() != "int") {
+          error = "codegen does not handle quantized format '" + o.getFormat().str() + "' yet";
+          return;
+        }
+        if (!cast<RankedTensorType>(o.getScales().getType()).getElementType().isF16()) {
+          error = "the int kernels take f16 scales";
+          return;
+        }
+        std::string q = weightExpr(o.getQweight()), sc = weightExpr(o.getScales());
+        std::string z = o.getZeros() ? weightExpr(o.getZeros()) : "nullptr";
+        std::string bias = o.getBias() ? weightExpr(o.getBias()) : "nullptr";
+        std::string x = act(o.getX()), y = out(o.getResult());
+        call(o, "qlinear_int", {kn[0], kn[1], num(o.getBits()), num(o.getGroupSize())},
+             fmt::format("M, {}, {}, {}, {}, {}, {}", x, q, sc, z, bias, y),
+             weightName(o.getQweight()));
+      })
+      .Case<RopeOp>([&](RopeOp o) {
+        std::string t = invFreqTable(o), x = act(o.getX()), y = out(o.getResult());
+        call(o, "rope", {num(width(o.getX())), num(o.getHeadDim())},
+             fmt::format("M, st->positions, {}, {}, {}", t, x, y));
+      })
+      .Case<AttentionOp>([&](AttentionOp o) {
+        const StringRef kvd = o.getKvDtype();
+        const int64_t row = o.getNumKvHeads() * kvHeadBytes(kvd, o.getHeadDim());
+        KvCacheLayout &kv = result.kvCache;
+        if (kv.rowBytes == 0) {
+          kv = {kvd.str(), row, 2 * numLayers * row};
+          decls += fmt::format("static_assert({}::head_bytes<{}>() * {} * 2 * {} == {},\n"
+                               "              \"KV row size differs from the manifest's\");\n",
+                               syntax.kvFormat(kvd.str()), o.getHeadDim(), o.getNumKvHeads(),
+                               numLayers, kv.positionBytes);
+        } else if (kv.dtype != kvd || kv.rowBytes != row) {
+          error = fmt::format("qlc.attention of layer {} has a {} KV row of {} bytes, another "
+                              "layer {} of {}: the cache needs one row format",
+                              o.getLayer(), kvd.str(), row, kv.dtype, kv.rowBytes);
+          return;
+        }
+        std::string q = act(o.getQ()), k = act(o.getK()), v = act(o.getV());
+        std::string y = out(o.getResult());
+        call(o, "attention",
+             {num(numLayers), num(o.getNumHeads()), num(o.getNumKvHeads()), num(o.getHeadDim()),
+              num(o.getSlidingWindow().value_or(0)), syntax.kvFormat(kvd.str())},
+             syntax.attentionArgs(o.getLayer(), flt(o.getScale().convertToDouble()), q, k, v, y));
+      })
+      .Case<SiluMulOp>([&](SiluMulOp o) {
+        std::string g = act(o.getGate()), u = act(o.getUp()), y = out(o.getResult());
+        call(o, "silu_mul", {num(width(o.getGate()))}, fmt::format("M, {}, {}, {}", g, u, y));
+      })
+      .Case<SwiGluOp>([&](SwiGluOp o) {
+        std::string x = act(o.getX()), y = out(o.getResult());
+        call(o, "swiglu", {num(width(o.getResult()))}, fmt::format("M, {}, {}", x, y));
+      })
+      .Case<SplitOp>([&](SplitOp o) {
+        std::string x = act(o.getX());
+        int64_t off = 0;
+        for (Value r : o.getResults()) {
+          std::string y = out(r);
+          call(o, "split_cols", {num(width(o.getX())), num(off), num(width(r))},
+               fmt::format("M, {}, {}", x, y));
+          off += width(r);
+        }
+      })
+      .Case<AddRmsNormOp>([&](AddRmsNormOp o) {
+        std::string w = weightExpr(o.getWeight()), a = act(o.getLhs()), c = act(o.getRhs());
+        std::string s = out(o.getSum()), y = out(o.getResult());
+        call(o, "add_rms_norm", {num(width(o.getLhs()))},
+             fmt::format("M, {}, {}, {}, {}, {}, {}", a, c, w,
+                         flt(o.getEpsilon().convertToDouble()), s, y),
+             weightName(o.getWeight()));
+      })
+      .Case<AddOp>([&](AddOp o) {
+        std::string a = act(o.getLhs()), c = act(o.getRhs()), y = out(o.getResult());
+        call(o, "add", {num(width(o.getLhs()))}, fmt::format("M, {}, {}, {}", a, c, y));
+      })
+      .Case<LogitsOp>([&](LogitsOp o) {
+        std::string w = weightExpr(o.getWeight()), x = act(o.getX());
+        vocab = width(o.getResult());
+        // The rows asked for are gathered into a buffer of their own.
+        const int64_t bytes = (opts.maxTokens * width(o.getX()) * 4 + 63) / 64 * 64;
+        const int64_t tmp = result.scratchBytes;
+        result.scratchBytes += bytes;
+        call(o, "logits", {num(width(o.getX())), num(vocab)},
+             syntax.logitsArgs(x, w,
+                               fmt::format("reinterpret_cast<float *>(ctx->scratch + {})", tmp)),
+             weightName(o.getWeight()));
+      })
+      .Case<func::ReturnOp>([&](func::ReturnOp o) {
+        if (o.getNumOperands() != 1 || !o.getOperand(0).getDefiningOp<LogitsOp>())
+          error = "@forward must return the result of qlc.logits";
+      })
+      .Default([&](Operation *o) {
+        error = "codegen does not handle '" + o->getName().getStringRef().str() + "'";
+      });
+  if (!error.empty())
+    return err(error);
+  release(op);
+  return llvm::Error::success();
+}
+
+llvm::Expected<CodegenResult> Walker::run(ModuleOp module) {
+  auto fn = module.lookupSymbol<func::FuncOp>("forward");
+  if (!fn || fn.getNumArguments() != 2 || !fn.getBody().hasOneBlock())
+    return err("the module has no @forward(tokens, positions) function");
+  auto info = module->getAttrOfType<DictionaryAttr>("qlc.model");
+  if (!info)
+    return err("the module has no qlc.model attribute");
+  auto layers = dyn_cast_or_null<IntegerAttr>(info.get("num_layers"));
+  if (!layers || layers.getInt() <= 0)
+    return err("qlc.model needs a positive integer num_layers");
+  numLayers = layers.getInt();
+  Block &block = fn.getBody().front();
+  names[block.getArgument(0).getAsOpaquePointer()] = "st->tokens";
+  names[block.getArgument(1).getAsOpaquePointer()] = "st->positions";
+  int i = 0;
+  for (Operation &op : block)
+    order[&op] = i++;
+  for (Operation &op : block) {
+    if (auto rope = dyn_cast<RopeOp>(op); rope && rope.getPositions() != block.getArgument(1))
+      return err("qlc.rope must take @forward's positions argument");
+    if (llvm::Error e = emitOp(&op))
+      return std::move(e);
+  }
+  if (auto plan = module->getAttrOfType<DictionaryAttr>("qlc.kv_cache")) {
+    auto dtype = dyn_cast_or_null<StringAttr>(plan.get("dtype"));
+    if (!dtype || (result.kvCache.rowBytes > 0 && dtype.getValue() != result.kvCache.dtype))
+      return err("the qlc.kv_cache plan's dtype differs from the attention ops' kv_dtype " +
+                 result.kvCache.dtype);
+  }
+  const int64_t staging = (result.scratchBytes + 255) / 256 * 256;
+  const int64_t extra = syntax.stagingBytes(opts, vocab);
+  if (extra > 0)
+    result.scratchBytes = staging + extra;
+  result.source = syntax.finish(tables, decls, body, opts, staging, vocab);
+  return std::move(result);
+}
+
+} // namespace
+
+llvm::Expected<CodegenResult> emitKernelCalls(ModuleOp module, const KernelSyntax &syntax,
+                                              const CodegenOptions &opts) {
+  return Walker(syntax, opts).run(module);
+}
+
+} // namespace qlc
