@@ -145,8 +145,8 @@ def dumps(model_dirs, tmp_path_factory):
 # --- qlc's side -------------------------------------------------------------------------
 
 def kernel_tables():
-    """The NF4 values and the dynamic 8-bit map as the x86 kernels hold them."""
-    text = (SOURCE_DIR / "codegen" / "x86" / "kernels" / "qlc_x86_nf4.h").read_text()
+    """The NF4 values and the dynamic 8-bit map as the kernels hold them."""
+    text = (SOURCE_DIR / "codegen" / "common" / "qlc_nf4_tables.h").read_text()
 
     def table(name):
         body = re.search(name + r"\[\d+\] = \{(.*?)\};", text, re.S).group(1)

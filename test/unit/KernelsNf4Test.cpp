@@ -37,12 +37,12 @@ struct RandomNf4 {
     // The block absmax as bitsandbytes dequantizes it, then every element in float64.
     std::vector<double> a(blocks);
     for (int64_t b = 0; b < blocks; ++b) {
-      const float scaled = x86::nf4_dynamic_map[codes[b]] * absmax2[b / 256];
+      const float scaled = nf4_dynamic_map[codes[b]] * absmax2[b / 256];
       a[b] = dq ? static_cast<double>(scaled + offset) : absmax[b];
     }
     w.resize(numel);
     for (int64_t e = 0; e < numel; ++e)
-      w[e] = x86::nf4_values[x86::nf4_code_at(q.data(), e)] * a[e / block];
+      w[e] = nf4_values[x86::nf4_code_at(q.data(), e)] * a[e / block];
   }
   std::vector<uint8_t> q, codes;
   std::vector<float> absmax, absmax2;
@@ -138,9 +138,9 @@ bool cpuHasAvx2() {
 
 TEST(Nf4, KernelTablesAreTheQuantizers) {
   for (int i = 0; i < 16; ++i)
-    EXPECT_EQ(x86::nf4_values[i], kNf4Code[i]) << i;
+    EXPECT_EQ(nf4_values[i], kNf4Code[i]) << i;
   for (int i = 0; i < 256; ++i)
-    EXPECT_EQ(x86::nf4_dynamic_map[i], kDynamicMap8[i]) << i;
+    EXPECT_EQ(nf4_dynamic_map[i], kDynamicMap8[i]) << i;
 }
 
 TEST(Nf4, QuantizeRoundTripStaysWithinHalfACodeGap) {

@@ -1,0 +1,250 @@
+// qlc_cuda_attention.cuh - KV cache formats and causal grouped-query attention.
+//
+// Cache layout and byte formats are those of the x86 kernels (qlc_x86_kv.h,
+// qlc_x86_attention.h): [slot][layer][k|v][max_seq][KVH heads], a head of HD channels in
+// KV::head_bytes<HD>() bytes:
+//   KvF32  HD floats;  KvF16  HD IEEE halves (round to nearest even);
+//   KvI8   f16 scale, f16 zero, HD uint8 codes padded to 4 bytes: x ~= zero + scale * code,
+//          zero rounded down from the head's min, scale up from (max - zero) / 255,
+//          with the same f32 operations, unfused, as the x86 store (bit-identical codes).
+// attention() first encodes the step's k and v rows (one warp per head row), then one
+// block per (token, query head) attends positions [lo, pos] of the token's slot: each
+// thread scores one position per round of NT positions (q in shared memory, the cached
+// head widened or dequantized as it is read), an online softmax over rounds, and each
+// thread accumulates the weighted values of its channels.
+#ifndef QLC_CUDA_ATTENTION_CUH
+#define QLC_CUDA_ATTENTION_CUH
+
+#include "qlc_cuda_common.cuh"
+
+namespace qlc {
+namespace cuda {
+
+/// q·k over HD channels, q in shared memory (zero past HD up to a multiple of 4).
+struct KvF32 {
+  template <int HD> __host__ __device__ static constexpr int64_t head_bytes() { return 4 * HD; }
+  template <int HD> __device__ static void store_warp(uint8_t *dst, const float *x, int lane) {
+    float *d = reinterpret_cast<float *>(dst);
+    for (int i = lane; i < HD; i += kWarpSize)
+      d[i] = x[i];
+  }
+  template <int HD> __device__ static float dot(const float *q, float, const uint8_t *h) {
+    const float *k = reinterpret_cast<const float *>(h);
+    float s = 0.0f;
+    if constexpr (HD % 4 == 0) {
+#pragma unroll 4
+      for (int i = 0; i < HD; i += 4) {
+        const float4 v = *reinterpret_cast<const float4 *>(k + i);
+        s = fmaf(q[i], v.x, s);
+        s = fmaf(q[i + 1], v.y, s);
+        s = fmaf(q[i + 2], v.z, s);
+        s = fmaf(q[i + 3], v.w, s);
+      }
+    } else {
+#pragma unroll 4
+      for (int i = 0; i < HD; i += 2) {
+        const float2 v = *reinterpret_cast<const float2 *>(k + i);
+        s = fmaf(q[i], v.x, s);
+        s = fmaf(q[i + 1], v.y, s);
+      }
+    }
+    return s;
+  }
+  template <int HD> __device__ static float value(const uint8_t *h, int c) {
+    return reinterpret_cast<const float *>(h)[c];
+  }
+};
+
+struct KvF16 {
+  template <int HD> __host__ __device__ static constexpr int64_t head_bytes() { return 2 * HD; }
+  template <int HD> __device__ static void store_warp(uint8_t *dst, const float *x, int lane) {
+    f16 *d = reinterpret_cast<f16 *>(dst);
+    for (int i = lane; i < HD; i += kWarpSize)
+      d[i] = __float2half_rn(x[i]);
+  }
+  template <int HD> __device__ static float dot(const float *q, float, const uint8_t *h) {
+    const __half2 *k = reinterpret_cast<const __half2 *>(h);
+    float s = 0.0f;
+#pragma unroll 8
+    for (int i = 0; i < HD / 2; ++i) {
+      const float2 v = __half22float2(k[i]);
+      s = fmaf(q[2 * i], v.x, s);
+      s = fmaf(q[2 * i + 1], v.y, s);
+    }
+    return s;
+  }
+  template <int HD> __device__ static float value(const uint8_t *h, int c) {
+    return __half2float(reinterpret_cast<const f16 *>(h)[c]);
+  }
+};
+
+struct KvI8 {
+  template <int HD> __host__ __device__ static constexpr int64_t head_bytes() { return 4 + (HD + 3) / 4 * 4; }
+  /// The x86 store, by one warp: min/max by shuffles, then every lane derives the same
+  /// scale and zero and writes its codes.
+  template <int HD> __device__ static void store_warp(uint8_t *dst, const float *x, int lane) {
+    float lo = INFINITY, hi = -INFINITY;
+    for (int i = lane; i < HD; i += kWarpSize) {
+      lo = fminf(lo, x[i]);
+      hi = fmaxf(hi, x[i]);
+    }
+    lo = warp_min(lo);
+    hi = warp_max(hi);
+    constexpr float kMax = 65504.0f;
+    lo = lo < -kMax ? -kMax : (lo > kMax ? kMax : lo);
+    hi = hi > kMax ? kMax : (hi < lo ? lo : hi);
+    unsigned short zb = __half_as_ushort(__float2half_rn(lo));
+    if (__half2float(__ushort_as_half(zb)) > lo) // one half-ulp step toward -inf
+      zb = (zb & 0x7fffu) == 0 ? 0x8001u : (zb & 0x8000u) ? zb + 1 : zb - 1;
+    const float zf = __half2float(__ushort_as_half(zb));
+    const float range = __fsub_rn(hi, zf);
+    unsigned short sb = __half_as_ushort(__float2half_rn(__fdiv_rn(range, 255.0f)));
+    if (__fmul_rn(__half2float(__ushort_as_half(sb)), 255.0f) < range)
+      ++sb;
+    const float sf = __half2float(__ushort_as_half(sb));
+    const float inv = sf > 0.0f ? __fdiv_rn(1.0f, sf) : 0.0f;
+    if (lane == 0) {
+      reinterpret_cast<unsigned short *>(dst)[0] = sb;
+      reinterpret_cast<unsigned short *>(dst)[1] = zb;
+    }
+    uint8_t *code = dst + 4;
+    for (int i = lane; i < (HD + 3) / 4 * 4; i += kWarpSize) {
+      uint8_t c = 0;
+      if (i < HD) {
+        const float u = __fadd_rn(__fmul_rn(__fsub_rn(x[i], zf), inv), 0.5f);
+        c = static_cast<uint8_t>(u >= 255.0f ? 255 : (u > 0.0f ? __float2int_rz(u) : 0));
+      }
+      code[i] = c;
+    }
+  }
+  /// q·k = scale * (q·code) + zero * sum(q), q zero-padded to a multiple of 4.
+  template <int HD> __device__ static float dot(const float *q, float qsum, const uint8_t *h) {
+    const __half2 p = *reinterpret_cast<const __half2 *>(h);
+    const uchar4 *codes = reinterpret_cast<const uchar4 *>(h + 4);
+    float s = 0.0f;
+#pragma unroll 8
+    for (int i = 0; i < (HD + 3) / 4; ++i) {
+      const uchar4 c = codes[i];
+      s = fmaf(q[4 * i], static_cast<float>(c.x), s);
+      s = fmaf(q[4 * i + 1], static_cast<float>(c.y), s);
+      s = fmaf(q[4 * i + 2], static_cast<float>(c.z), s);
+      s = fmaf(q[4 * i + 3], static_cast<float>(c.w), s);
+    }
+    return __low2float(p) * s + __high2float(p) * qsum;
+  }
+  template <int HD> __device__ static float value(const uint8_t *h, int c) {
+    const __half2 p = *reinterpret_cast<const __half2 *>(h);
+    return __high2float(p) + __low2float(p) * static_cast<float>(h[4 + c]);
+  }
+};
+
+/// Bytes of one cache row (KVH heads) and the row of (slot, layer, k|v) at `pos`.
+template <class KV, int KVH, int HD> __host__ __device__ constexpr int64_t kv_row_bytes() {
+  return KVH * KV::template head_bytes<HD>();
+}
+template <class KV, int L, int KVH, int HD>
+__device__ __forceinline__ uint8_t *kv_row(void *kv, int64_t max_seq, int32_t slot, int layer,
+                                           int which, int64_t pos) {
+  const int64_t row = ((static_cast<int64_t>(slot) * L + layer) * 2 + which) * max_seq + pos;
+  return static_cast<uint8_t *>(kv) + row * kv_row_bytes<KV, KVH, HD>();
+}
+
+/// One warp per (token, kv head, k|v): encodes the step's rows at their positions.
+template <int L, int KVH, int HD, class KV>
+__global__ void __launch_bounds__(kWarpSize)
+    kv_store_kernel(void *kv, int64_t max_seq, const int32_t *__restrict__ positions,
+                    const int32_t *__restrict__ slots, int layer, const float *__restrict__ k,
+                    const float *__restrict__ v) {
+  const int which = blockIdx.x % 2, g = (blockIdx.x / 2) % KVH;
+  const int64_t t = blockIdx.x / (2 * KVH);
+  const float *src = (which == 0 ? k : v) + t * (KVH * HD) + g * HD;
+  uint8_t *dst = kv_row<KV, L, KVH, HD>(kv, max_seq, slots[t], layer, which, positions[t]) +
+                 g * KV::template head_bytes<HD>();
+  KV::template store_warp<HD>(dst, src, threadIdx.x);
+}
+
+constexpr int kAttnThreads = 128;
+
+template <int L, int H, int KVH, int HD, int WINDOW, class KV>
+__global__ void __launch_bounds__(kAttnThreads, 4)
+    attention_kernel(void *kv, int64_t max_seq, const int32_t *__restrict__ positions,
+                     const int32_t *__restrict__ slots, int layer, float scale,
+                     const float *__restrict__ q, float *__restrict__ out) {
+  constexpr int NT = kAttnThreads;
+  constexpr int HDP = (HD + 3) / 4 * 4;
+  constexpr int CPT = (HD + NT - 1) / NT; // channels per thread
+  constexpr int G = H / KVH;
+  constexpr int64_t HB = KV::template head_bytes<HD>(), ROWB = kv_row_bytes<KV, KVH, HD>();
+  __shared__ __align__(16) float qs[HDP];
+  __shared__ float ps[NT];
+  __shared__ float red[NT / kWarpSize];
+  const int64_t t = blockIdx.x / H;
+  const int h = blockIdx.x % H, g = h / G, tid = threadIdx.x;
+  const int32_t slot = slots[t], pos = positions[t];
+  const int32_t lo = (WINDOW > 0 && pos >= WINDOW) ? pos - WINDOW + 1 : 0;
+  const float *qh = q + t * (H * HD) + h * HD;
+  for (int i = tid; i < HDP; i += NT)
+    qs[i] = i < HD ? qh[i] : 0.0f;
+  __syncthreads();
+  float qsum = 0.0f;
+  for (int i = 0; i < HD; ++i)
+    qsum += qs[i];
+  const uint8_t *kc = kv_row<KV, L, KVH, HD>(kv, max_seq, slot, layer, 0, 0) + g * HB;
+  const uint8_t *vc = kv_row<KV, L, KVH, HD>(kv, max_seq, slot, layer, 1, 0) + g * HB;
+  float mx = -INFINITY, den = 0.0f, acc[CPT];
+#pragma unroll
+  for (int i = 0; i < CPT; ++i)
+    acc[i] = 0.0f;
+  for (int32_t j0 = lo; j0 <= pos; j0 += NT) {
+    const int32_t j = j0 + tid;
+    const float sc = j <= pos ? KV::template dot<HD>(qs, qsum, kc + j * ROWB) * scale : -INFINITY;
+    const float nmx = fmaxf(mx, block_max<NT>(sc, red));
+    const float corr = expf(mx - nmx);
+    const float p = j <= pos ? expf(sc - nmx) : 0.0f;
+    ps[tid] = p;
+    den = den * corr + block_sum<NT>(p, red); // its barriers publish ps
+    const int n = pos - j0 + 1 < NT ? pos - j0 + 1 : NT;
+#pragma unroll
+    for (int i = 0; i < CPT; ++i) {
+      const int c = tid + i * NT;
+      if (c < HD) {
+        float a = acc[i] * corr;
+        for (int jj = 0; jj < n; ++jj)
+          a = fmaf(ps[jj], KV::template value<HD>(vc + (j0 + jj) * ROWB, c), a);
+        acc[i] = a;
+      }
+    }
+    mx = nmx;
+    __syncthreads(); // ps is rewritten next round
+  }
+  const float inv = 1.0f / den;
+  float *o = out + t * (H * HD) + h * HD;
+#pragma unroll
+  for (int i = 0; i < CPT; ++i) {
+    const int c = tid + i * NT;
+    if (c < HD)
+      o[c] = acc[i] * inv;
+  }
+}
+
+/// Causal attention of M tokens (q rows [M, H*HD], k/v rows [M, KVH*HD]) over the cache
+/// `kv` (max_seq positions per slot), after appending the step's k and v at their
+/// positions. WINDOW > 0: sliding window of that many positions.
+template <int L, int H, int KVH, int HD, int WINDOW, class KV>
+void attention(cudaStream_t s, void *kv, int64_t max_seq, int64_t M, const int32_t *positions,
+               const int32_t *slots, int layer, float scale, const float *q, const float *k,
+               const float *v, float *out) {
+  static_assert(H % KVH == 0, "query heads come in whole groups");
+  static_assert(HD % 2 == 0 && HD <= 256, "even head widths up to 256");
+  if (M <= 0)
+    return;
+  kv_store_kernel<L, KVH, HD, KV><<<static_cast<unsigned>(M * KVH * 2), kWarpSize, 0, s>>>(
+      kv, max_seq, positions, slots, layer, k, v);
+  attention_kernel<L, H, KVH, HD, WINDOW, KV><<<static_cast<unsigned>(M * H), kAttnThreads, 0, s>>>(
+      kv, max_seq, positions, slots, layer, scale, q, out);
+}
+
+} // namespace cuda
+} // namespace qlc
+
+#endif // QLC_CUDA_ATTENTION_CUH

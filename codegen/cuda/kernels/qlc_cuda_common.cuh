@@ -1,0 +1,167 @@
+// qlc_cuda_common.cuh - storage types, widening loads and reductions for the CUDA kernels.
+//
+// Every launcher of the CUDA kernels takes device pointers and a stream, enqueues its
+// kernels on that stream and returns; none synchronizes. Activations are f32 row-major.
+#ifndef QLC_CUDA_COMMON_CUH
+#define QLC_CUDA_COMMON_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace qlc {
+namespace cuda {
+
+using f16 = __half;
+using bf16 = __nv_bfloat16;
+
+__device__ __forceinline__ float to_f32(float v) { return v; }
+__device__ __forceinline__ float to_f32(f16 v) { return __half2float(v); }
+__device__ __forceinline__ float to_f32(bf16 v) { return __bfloat162float(v); }
+
+constexpr int kWarpSize = 32;
+constexpr unsigned kFullMask = 0xffffffffu;
+
+__host__ __device__ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+__host__ __device__ constexpr int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+__host__ __device__ constexpr int cmin(int a, int b) { return a < b ? a : b; }
+__host__ __device__ constexpr int cmax(int a, int b) { return a > b ? a : b; }
+
+/// Whether `p` is aligned to `bytes` (a power of two).
+inline bool is_aligned(const void *p, int bytes) {
+  return (reinterpret_cast<uintptr_t>(p) & static_cast<uintptr_t>(bytes - 1)) == 0;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = kWarpSize / 2; o > 0; o >>= 1)
+    v += __shfl_xor_sync(kFullMask, v, o);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = kWarpSize / 2; o > 0; o >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(kFullMask, v, o));
+  return v;
+}
+__device__ __forceinline__ float warp_min(float v) {
+#pragma unroll
+  for (int o = kWarpSize / 2; o > 0; o >>= 1)
+    v = fminf(v, __shfl_xor_sync(kFullMask, v, o));
+  return v;
+}
+
+/// Sum over the NT threads of a block (NT a multiple of 32); every thread gets the total.
+/// `red` is NT/32 floats of shared memory; the call may follow another on the same `red`.
+template <int NT> __device__ __forceinline__ float block_sum(float v, float *red) {
+  static_assert(NT % kWarpSize == 0, "whole warps");
+  v = warp_sum(v);
+  if constexpr (NT == kWarpSize) {
+    return v;
+  } else {
+    const int w = threadIdx.x / kWarpSize, l = threadIdx.x % kWarpSize;
+    __syncthreads();
+    if (l == 0)
+      red[w] = v;
+    __syncthreads();
+    return warp_sum(l < NT / kWarpSize ? red[l] : 0.0f);
+  }
+}
+template <int NT> __device__ __forceinline__ float block_max(float v, float *red) {
+  static_assert(NT % kWarpSize == 0, "whole warps");
+  v = warp_max(v);
+  if constexpr (NT == kWarpSize) {
+    return v;
+  } else {
+    const int w = threadIdx.x / kWarpSize, l = threadIdx.x % kWarpSize;
+    __syncthreads();
+    if (l == 0)
+      red[w] = v;
+    __syncthreads();
+    return warp_max(l < NT / kWarpSize ? red[l] : -INFINITY);
+  }
+}
+
+/// An unsigned integer type of B bytes, for one wide load.
+template <int B> struct RawOf;
+template <> struct RawOf<16> { using type = uint4; };
+template <> struct RawOf<8> { using type = uint2; };
+template <> struct RawOf<4> { using type = unsigned int; };
+template <> struct RawOf<2> { using type = unsigned short; };
+template <> struct RawOf<1> { using type = unsigned char; };
+
+/// Element i of a 32-bit word holding 4 / sizeof(T) elements of T, as f32.
+template <class T> __device__ __forceinline__ float widen_word(unsigned w, int i);
+template <> __device__ __forceinline__ float widen_word<float>(unsigned w, int) {
+  return __uint_as_float(w);
+}
+template <> __device__ __forceinline__ float widen_word<f16>(unsigned w, int i) {
+  return __half2float(__ushort_as_half(static_cast<unsigned short>(i == 0 ? w : w >> 16)));
+}
+template <> __device__ __forceinline__ float widen_word<bf16>(unsigned w, int i) {
+  return __uint_as_float(i == 0 ? w << 16 : w & 0xffff0000u);
+}
+
+/// E consecutive elements of T at p (aligned to E * sizeof(T)) widened to f32, with one
+/// load through the read-only cache.
+template <int E, class T> __device__ __forceinline__ void load_f32(const T *p, float (&out)[E]) {
+  constexpr int B = E * static_cast<int>(sizeof(T));
+  using Raw = typename RawOf<B>::type;
+  const Raw r = __ldg(reinterpret_cast<const Raw *>(p));
+  if constexpr (B >= 4) {
+    constexpr int PER = 4 / static_cast<int>(sizeof(T));
+    unsigned w[B / 4];
+    memcpy(w, &r, B);
+#pragma unroll
+    for (int i = 0; i < E; ++i)
+      out[i] = widen_word<T>(w[i / PER], i % PER);
+  } else {
+    out[0] = widen_word<T>(r, 0); // one 16-bit element in the low half
+  }
+}
+
+/// E consecutive floats from shared (or any) memory aligned to 4 * E (E = 1, 2, 4 or a
+/// multiple of 4).
+template <int E> __device__ __forceinline__ void load_smem(const float *p, float (&out)[E]) {
+  if constexpr (E % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < E; i += 4) {
+      const float4 v = *reinterpret_cast<const float4 *>(p + i);
+      out[i] = v.x;
+      out[i + 1] = v.y;
+      out[i + 2] = v.z;
+      out[i + 3] = v.w;
+    }
+  } else if constexpr (E == 2) {
+    const float2 v = *reinterpret_cast<const float2 *>(p);
+    out[0] = v.x;
+    out[1] = v.y;
+  } else {
+#pragma unroll
+    for (int i = 0; i < E; ++i)
+      out[i] = p[i];
+  }
+}
+
+/// The most elements of T (up to 16 bytes' worth) that one aligned load can take when
+/// rows are K elements long: the largest power of two dividing K, capped.
+template <class T, int K> constexpr int vec_elems() {
+  int e = 16 / static_cast<int>(sizeof(T));
+  while (e > 1 && K % e != 0)
+    e /= 2;
+  return e;
+}
+
+/// Blocks for a grid-stride loop over n items, at most `cap`.
+inline unsigned grid_for(int64_t n, int threads, int64_t cap = 65535) {
+  const int64_t b = ceil_div(n, threads);
+  return static_cast<unsigned>(b < 1 ? 1 : (b > cap ? cap : b));
+}
+
+} // namespace cuda
+} // namespace qlc
+
+#endif // QLC_CUDA_COMMON_CUH

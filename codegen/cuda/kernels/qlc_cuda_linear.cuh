@@ -1,0 +1,217 @@
+// qlc_cuda_linear.cuh - projections y[M, N] = x[M, K] * W^T (+ bias), W row-major [N, K].
+//
+// Two kernels, generic over a weight source (how W is stored: f32/f16/bf16 here, the
+// quantized formats in qlc_cuda_qlinear.cuh), both accumulating in f32:
+//   gemv_kernel  few token rows (decode): W is read once. A warp takes NR weight rows; its
+//                lanes stride over the rows in units of E elements read with one wide load
+//                (16 bytes for f16/bf16/f32 when the row stride allows), the units are
+//                widened/dequantized in registers, and every token's x, staged in shared
+//                memory in chunks of K, is applied to the NR rows. Warp sums at the end.
+//   gemm_kernel  many token rows: a 64x64 output tile per block of 256 threads, 4x4 per
+//                thread, x and W tiles (W widened to f32) through shared memory.
+//
+// A weight source Src provides:
+//   E, NR                        elements per unit, weight rows per warp in the GEMV;
+//   prepare()                    per-block setup (shared tables), followed by a barrier;
+//   unit(n, u, float (&w)[E])    elements [u*E, u*E+E) of row n (past K: finite values);
+//   at(n, k)                     element k of row n, for the GEMM.
+#ifndef QLC_CUDA_LINEAR_CUH
+#define QLC_CUDA_LINEAR_CUH
+
+#include "qlc_cuda_common.cuh"
+
+namespace qlc {
+namespace cuda {
+
+/// Up to this many token rows the GEMV is used, the tiled GEMM from the next row on.
+constexpr int kGemvMaxM = 8;
+constexpr int kGemvWarps = 8;
+constexpr int kGemvThreads = kGemvWarps * kWarpSize;
+/// Floats of shared memory for the staged x chunk (MT token rows of KC columns).
+constexpr int kGemvSmemFloats = 8192;
+
+constexpr int kGemmBM = 64, kGemmBN = 64, kGemmBK = 16, kGemmThreads = 256;
+
+/// Columns of x staged per chunk for MT token rows: all of K (rounded up to whole units)
+/// when it fits, else the most whole units that do.
+template <int K, int E, int MT> __host__ __device__ constexpr int gemv_chunk() {
+  constexpr int kpad = static_cast<int>(round_up(K, E));
+  constexpr int fit = (kGemvSmemFloats / MT) / E * E;
+  return kpad < fit ? kpad : (fit > E ? fit : E);
+}
+
+template <class Src, int K, int N, int MT>
+__global__ void __launch_bounds__(kGemvThreads, 2)
+    gemv_kernel(int M, const float *__restrict__ x, Src src, const float *__restrict__ bias,
+                float *__restrict__ y) {
+  constexpr int E = Src::E, NR = Src::NR;
+  constexpr int KPAD = static_cast<int>(round_up(K, E));
+  constexpr int KC = gemv_chunk<K, E, MT>();
+  __shared__ __align__(16) float xs[MT * KC];
+  src.prepare();
+  const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
+  const int64_t n0 = (static_cast<int64_t>(blockIdx.x) * kGemvWarps + warp) * NR;
+  float acc[MT][NR];
+#pragma unroll
+  for (int m = 0; m < MT; ++m)
+#pragma unroll
+    for (int r = 0; r < NR; ++r)
+      acc[m][r] = 0.0f;
+  for (int k0 = 0; k0 < KPAD; k0 += KC) {
+    __syncthreads(); // prepare() is done, and the previous chunk is consumed
+    for (int i = threadIdx.x; i < MT * KC; i += kGemvThreads) {
+      const int m = i / KC, k = k0 + i % KC;
+      xs[i] = (m < M && k < K) ? x[static_cast<int64_t>(m) * K + k] : 0.0f;
+    }
+    __syncthreads();
+    const int units = (KPAD - k0 < KC ? KPAD - k0 : KC) / E;
+    for (int uu = lane; uu < units; uu += kWarpSize) {
+      const int u = k0 / E + uu;
+      float w[NR][E];
+#pragma unroll
+      for (int r = 0; r < NR; ++r) {
+        if (n0 + r < N) {
+          src.unit(n0 + r, u, w[r]);
+        } else {
+#pragma unroll
+          for (int e = 0; e < E; ++e)
+            w[r][e] = 0.0f;
+        }
+      }
+#pragma unroll
+      for (int m = 0; m < MT; ++m) {
+        float xv[E];
+        load_smem<E>(xs + m * KC + uu * E, xv);
+#pragma unroll
+        for (int r = 0; r < NR; ++r)
+#pragma unroll
+          for (int e = 0; e < E; ++e)
+            acc[m][r] = fmaf(xv[e], w[r][e], acc[m][r]);
+      }
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < MT; ++m)
+#pragma unroll
+    for (int r = 0; r < NR; ++r) {
+      const float v = warp_sum(acc[m][r]);
+      if (lane == 0 && m < M && n0 + r < N)
+        y[static_cast<int64_t>(m) * N + n0 + r] = bias != nullptr ? v + bias[n0 + r] : v;
+    }
+}
+
+/// The GEMV for M <= kGemvMaxM token rows, on a kernel sized for the next power of two.
+template <int K, int N, class Src>
+void launch_gemv(cudaStream_t s, int64_t M, const float *x, const Src &src, const float *bias,
+                 float *y) {
+  const unsigned blocks = static_cast<unsigned>(ceil_div(N, kGemvWarps * Src::NR));
+  const int m = static_cast<int>(M);
+  if (M == 1)
+    gemv_kernel<Src, K, N, 1><<<blocks, kGemvThreads, 0, s>>>(m, x, src, bias, y);
+  else if (M == 2)
+    gemv_kernel<Src, K, N, 2><<<blocks, kGemvThreads, 0, s>>>(m, x, src, bias, y);
+  else if (M <= 4)
+    gemv_kernel<Src, K, N, 4><<<blocks, kGemvThreads, 0, s>>>(m, x, src, bias, y);
+  else
+    gemv_kernel<Src, K, N, 8><<<blocks, kGemvThreads, 0, s>>>(m, x, src, bias, y);
+}
+
+template <class Src, int K, int N>
+__global__ void __launch_bounds__(kGemmThreads, 2)
+    gemm_kernel(int64_t M, const float *__restrict__ x, Src src, const float *__restrict__ bias,
+                float *__restrict__ y) {
+  constexpr int BM = kGemmBM, BN = kGemmBN, BK = kGemmBK;
+  constexpr int TM = BM / 16, TN = BN / 16;
+  static_assert(BM * BK == 4 * kGemmThreads && BN * BK == 4 * kGemmThreads, "4 loads each");
+  __shared__ float xs[BK][BM + 4];
+  __shared__ float ws[BK][BN + 4];
+  src.prepare();
+  __syncthreads();
+  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * BM;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * BN;
+  float acc[TM][TN];
+#pragma unroll
+  for (int i = 0; i < TM; ++i)
+#pragma unroll
+    for (int j = 0; j < TN; ++j)
+      acc[i][j] = 0.0f;
+  for (int k0 = 0; k0 < K; k0 += BK) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int idx = tid + kGemmThreads * i, r = idx / BK, c = idx % BK, k = k0 + c;
+      const int64_t m = m0 + r, n = n0 + r;
+      xs[c][r] = (m < M && k < K) ? x[m * K + k] : 0.0f;
+      ws[c][r] = (n < N && k < K) ? src.at(n, k) : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BK; ++kk) {
+      float a[TM], b[TN];
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+        a[i] = xs[kk][ty + 16 * i];
+#pragma unroll
+      for (int j = 0; j < TN; ++j)
+        b[j] = ws[kk][tx + 16 * j];
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j)
+          acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < TM; ++i) {
+    const int64_t m = m0 + ty + 16 * i;
+#pragma unroll
+    for (int j = 0; j < TN; ++j) {
+      const int64_t n = n0 + tx + 16 * j;
+      if (m < M && n < N)
+        y[m * N + n] = bias != nullptr ? acc[i][j] + bias[n] : acc[i][j];
+    }
+  }
+}
+
+template <int K, int N, class Src>
+void launch_gemm(cudaStream_t s, int64_t M, const float *x, const Src &src, const float *bias,
+                 float *y) {
+  const dim3 grid(static_cast<unsigned>(ceil_div(N, kGemmBN)),
+                  static_cast<unsigned>(ceil_div(M, kGemmBM)));
+  gemm_kernel<Src, K, N><<<grid, kGemmThreads, 0, s>>>(M, x, src, bias, y);
+}
+
+/// W stored as float, f16 or bf16; units of VE elements (one load of VE * sizeof(WT) bytes).
+template <int K, class WT, int VE> struct DenseSrc {
+  static constexpr int E = VE;
+  static constexpr int NR = 2;
+  const WT *w;
+  __device__ __forceinline__ void prepare() {}
+  __device__ __forceinline__ void unit(int64_t n, int u, float (&o)[E]) const {
+    load_f32<E>(w + n * K + static_cast<int64_t>(u) * E, o);
+  }
+  __device__ __forceinline__ float at(int64_t n, int k) const { return to_f32(w[n * K + k]); }
+};
+
+/// y[M, N] = x[M, K] * w[N, K]^T + bias[N] (bias may be null).
+template <int K, int N, class WT>
+void linear(cudaStream_t s, int64_t M, const float *x, const WT *w, const float *bias,
+            float *y) {
+  if (M <= 0)
+    return;
+  constexpr int VE = vec_elems<WT, K>();
+  if (M <= kGemvMaxM) {
+    if (is_aligned(w, VE * static_cast<int>(sizeof(WT))))
+      launch_gemv<K, N>(s, M, x, DenseSrc<K, WT, VE>{w}, bias, y);
+    else
+      launch_gemv<K, N>(s, M, x, DenseSrc<K, WT, 1>{w}, bias, y);
+    return;
+  }
+  launch_gemm<K, N>(s, M, x, DenseSrc<K, WT, 1>{w}, bias, y);
+}
+
+} // namespace cuda
+} // namespace qlc
+
+#endif // QLC_CUDA_LINEAR_CUH

@@ -1,0 +1,201 @@
+// qlc_cuda_qlinear.cuh - projections by weights kept quantized, dequantized in registers.
+//
+// The byte formats are those of the x86 kernels:
+//   int (qlc_x86_qlinear.h)  W [N, K] as unsigned BITS-bit integers (4: two per byte, low
+//        nibble first; each row padded to ROW_BYTES = ceil(K * BITS / 8)), an f16 scale
+//        and a uint8 zero (null: 2^(BITS-1)) per row and group of G columns (the last
+//        group may be shorter): w = (q - zero) * scale.
+//   nf4 (qlc_x86_nf4.h)      bitsandbytes: W flattened, blocks of BLOCK elements that may
+//        straddle rows, element e is code (byte e/2, high nibble first for even e) times
+//        its block's absmax; DQ: absmax = dyn[code8[b]] * absmax2[b / 256] + offset,
+//        the product rounded before the add, as bitsandbytes.
+// Both run on the GEMV and GEMM of qlc_cuda_linear.cuh through a weight source.
+#ifndef QLC_CUDA_QLINEAR_CUH
+#define QLC_CUDA_QLINEAR_CUH
+
+#include "qlc_cuda_common.cuh"
+#include "qlc_cuda_linear.cuh"
+#include "qlc_nf4_tables.h"
+
+namespace qlc {
+namespace cuda {
+
+/// float(q) - z for 0 <= q < 2^23 and an integer z, without an int-to-float conversion.
+__device__ __forceinline__ float int_minus(unsigned q, float z) {
+  return __int_as_float(0x4B000000u | q) - (8388608.0f + z);
+}
+
+/// The int format with units of VE elements (VE * BITS / 8 bytes, one load).
+template <int K, int BITS, int G, int VE> struct IntSrc {
+  static constexpr int E = VE;
+  static constexpr int NR = 4;
+  static constexpr int64_t GROUPS = (K + G - 1) / G;
+  static constexpr int64_t ROW_BYTES = (static_cast<int64_t>(K) * BITS + 7) / 8;
+  static constexpr int UB = VE * BITS / 8;
+  static_assert(UB >= 1 && VE * BITS % 8 == 0, "units of whole bytes");
+  const uint8_t *q;
+  const f16 *scales;
+  const uint8_t *zeros;
+
+  __device__ __forceinline__ void prepare() {}
+  __device__ __forceinline__ float zero(int64_t i) const {
+    return zeros != nullptr ? static_cast<float>(zeros[i]) : static_cast<float>(1 << (BITS - 1));
+  }
+  __device__ __forceinline__ static unsigned code(const uint8_t (&b)[UB], int j) {
+    if constexpr (BITS == 8)
+      return b[j];
+    else
+      return (b[j / 2] >> (4 * (j % 2))) & 0xFu;
+  }
+  __device__ __forceinline__ void unit(int64_t n, int u, float (&o)[E]) const {
+    using Raw = typename RawOf<UB>::type;
+    const Raw raw = __ldg(reinterpret_cast<const Raw *>(q + n * ROW_BYTES + int64_t{u} * UB));
+    uint8_t b[UB];
+    memcpy(b, &raw, UB);
+    if constexpr (G % E == 0) { // the unit lies in one group
+      const int64_t gi = n * GROUPS + int64_t{u} * E / G;
+      const float s = __half2float(scales[gi]), z = zero(gi);
+#pragma unroll
+      for (int j = 0; j < E; ++j)
+        o[j] = int_minus(code(b, j), z) * s;
+    } else {
+#pragma unroll
+      for (int j = 0; j < E; ++j) {
+        const int k = u * E + j;
+        const int64_t gi = n * GROUPS + (k < K ? k : K - 1) / G; // past K: row padding
+        o[j] = int_minus(code(b, j), zero(gi)) * __half2float(scales[gi]);
+      }
+    }
+  }
+  __device__ __forceinline__ float at(int64_t n, int k) const {
+    const uint8_t *row = q + n * ROW_BYTES;
+    const unsigned c = BITS == 8 ? row[k] : (row[k / 2] >> (4 * (k % 2))) & 0xFu;
+    const int64_t gi = n * GROUPS + k / G;
+    return int_minus(c, zero(gi)) * __half2float(scales[gi]);
+  }
+};
+
+/// Unit bytes of the int GEMV: the widest load (up to 8 bytes for 8 bits, 4 for 4 bits)
+/// that divides ROW_BYTES.
+template <int K, int BITS> constexpr int int_unit_bytes() {
+  constexpr int64_t rb = (static_cast<int64_t>(K) * BITS + 7) / 8;
+  int b = BITS == 8 ? 8 : 4;
+  while (b > 1 && rb % b != 0)
+    b /= 2;
+  return b;
+}
+
+/// y[M, N] = x[M, K] * dequant(W)^T + bias. zeros == nullptr: symmetric (2^(BITS-1)).
+template <int K, int N, int BITS, int G>
+void qlinear_int(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweight,
+                 const f16 *scales, const uint8_t *zeros, const float *bias, float *y) {
+  static_assert(BITS == 4 || BITS == 8, "int format is 4 or 8 bits");
+  static_assert(G % 2 == 0 || G == K || BITS == 8, "4-bit groups start on whole bytes");
+  if (M <= 0)
+    return;
+  constexpr int UB = int_unit_bytes<K, BITS>();
+  constexpr int VE = UB * 8 / BITS, VE1 = 8 / BITS;
+  if (M <= kGemvMaxM) {
+    if (is_aligned(qweight, UB))
+      launch_gemv<K, N>(s, M, x, IntSrc<K, BITS, G, VE>{qweight, scales, zeros}, bias, y);
+    else
+      launch_gemv<K, N>(s, M, x, IntSrc<K, BITS, G, VE1>{qweight, scales, zeros}, bias, y);
+    return;
+  }
+  launch_gemm<K, N>(s, M, x, IntSrc<K, BITS, G, VE1>{qweight, scales, zeros}, bias, y);
+}
+
+/// The NF4 code book and the dynamic map, for __constant__ memory.
+struct Nf4Tables {
+  float code[16];
+  float dyn[256];
+};
+constexpr Nf4Tables make_nf4_tables() {
+  Nf4Tables t{};
+  for (int i = 0; i < 16; ++i)
+    t.code[i] = nf4_values[i];
+  for (int i = 0; i < 256; ++i)
+    t.dyn[i] = nf4_dynamic_map[i];
+  return t;
+}
+static __constant__ Nf4Tables nf4_tables_c = make_nf4_tables();
+
+/// NF4 with units of VE elements: 8 (one 4-byte load; rows then start on 4-byte
+/// boundaries, K % 8 == 0) or 1 (any K; blocks and rows straddle bytes).
+template <int K, int BLOCK, bool DQ, int VE> struct Nf4Src {
+  static constexpr int E = VE;
+  static constexpr int NR = 4;
+  static_assert(VE == 1 || (VE == 8 && K % 8 == 0), "8-element units need rows of 8k");
+  const uint8_t *q;
+  const void *absmax;
+  const float *absmax2;
+  float offset;
+  const float *tab; // shared: 16 code values, then the 256 dynamic-map values
+
+  /// Copies the tables into shared memory (the kernel's next barrier publishes them).
+  __device__ __forceinline__ void prepare() {
+    __shared__ float t[16 + 256];
+    for (int i = threadIdx.x; i < 16 + 256; i += blockDim.x)
+      t[i] = i < 16 ? nf4_tables_c.code[i] : nf4_tables_c.dyn[i - 16];
+    tab = t;
+  }
+  __device__ __forceinline__ float block_absmax(int64_t b) const {
+    if constexpr (DQ) {
+      const uint8_t c = static_cast<const uint8_t *>(absmax)[b];
+      return __fadd_rn(__fmul_rn(tab[16 + c], absmax2[b / 256]), offset);
+    } else {
+      return static_cast<const float *>(absmax)[b];
+    }
+  }
+  __device__ __forceinline__ float at(int64_t n, int k) const {
+    const int64_t e = n * K + k;
+    const unsigned byte = q[e / 2];
+    const unsigned c = e % 2 == 0 ? byte >> 4 : byte & 0xFu;
+    return __fmul_rn(tab[c], block_absmax(e / BLOCK));
+  }
+  __device__ __forceinline__ void unit(int64_t n, int u, float (&o)[E]) const {
+    if constexpr (VE == 1) {
+      o[0] = u < K ? at(n, u) : 0.0f;
+    } else {
+      const int64_t e0 = n * K + int64_t{u} * 8;
+      const unsigned word = __ldg(reinterpret_cast<const unsigned *>(q + e0 / 2));
+      float a = 0.0f;
+      if constexpr (BLOCK % 8 == 0)
+        a = block_absmax(e0 / BLOCK);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const unsigned byte = (word >> (8 * (j / 2))) & 0xFFu;
+        const unsigned c = j % 2 == 0 ? byte >> 4 : byte & 0xFu;
+        if constexpr (BLOCK % 8 != 0)
+          a = block_absmax((e0 + j) / BLOCK);
+        o[j] = __fmul_rn(tab[c], a);
+      }
+    }
+  }
+};
+
+/// y[M, N] = x[M, K] * dequant(W)^T + bias. DQ: `absmax` holds uint8 codes, `absmax2` one
+/// f32 per 256 blocks and `offset` the mean added back; otherwise `absmax` is f32.
+template <int K, int N, int BLOCK, bool DQ>
+void qlinear_nf4(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweight,
+                 const void *absmax, const float *absmax2, float offset, const float *bias,
+                 float *y) {
+  static_assert(BLOCK > 0, "NF4 blocks hold at least one element");
+  if (M <= 0)
+    return;
+  using Wide = Nf4Src<K, BLOCK, DQ, K % 8 == 0 ? 8 : 1>;
+  using Narrow = Nf4Src<K, BLOCK, DQ, 1>;
+  if (M <= kGemvMaxM) {
+    if (is_aligned(qweight, 4))
+      launch_gemv<K, N>(s, M, x, Wide{qweight, absmax, absmax2, offset, nullptr}, bias, y);
+    else
+      launch_gemv<K, N>(s, M, x, Narrow{qweight, absmax, absmax2, offset, nullptr}, bias, y);
+    return;
+  }
+  launch_gemm<K, N>(s, M, x, Narrow{qweight, absmax, absmax2, offset, nullptr}, bias, y);
+}
+
+} // namespace cuda
+} // namespace qlc
+
+#endif // QLC_CUDA_QLINEAR_CUH

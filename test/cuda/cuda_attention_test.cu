@@ -1,0 +1,177 @@
+// cuda_attention_test.cu - the KV cache formats and attention of qlc_cuda_attention.cuh.
+//
+// The cache starts full of random rows encoded by the x86 formats (every slot, layer and
+// position); one attention call then appends the step's k and v and attends. The cache
+// afterwards must equal, byte for byte, the start cache with the step's rows encoded by
+// the x86 store; the output is compared with float64 attention over the decoded cache.
+// Prefill: M tokens of one slot at consecutive positions; decode: M tokens of M slots at
+// random positions.
+#include "qlc_cuda_kernels.cuh"
+#include "qlc_x86_kv.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "cuda_test_util.h"
+
+namespace cu = qlc::cuda;
+namespace x86 = qlc::x86;
+using namespace qlc::cudatest;
+
+namespace {
+
+template <class KV> struct HostKv;
+template <> struct HostKv<cu::KvF32> {
+  using type = x86::KvF32;
+  static constexpr const char *name = "f32";
+};
+template <> struct HostKv<cu::KvF16> {
+  using type = x86::KvF16;
+  static constexpr const char *name = "f16";
+};
+template <> struct HostKv<cu::KvI8> {
+  using type = x86::KvI8;
+  static constexpr const char *name = "int8";
+};
+
+/// Channel c of an encoded head, in float64.
+template <class KV> double decode(const uint8_t *h, int c);
+template <> double decode<cu::KvF32>(const uint8_t *h, int c) {
+  float v;
+  std::memcpy(&v, h + 4 * c, 4);
+  return v;
+}
+template <> double decode<cu::KvF16>(const uint8_t *h, int c) {
+  qlc::f16 v;
+  std::memcpy(&v, h + 2 * c, 2);
+  return qlc::to_f32(v);
+}
+template <> double decode<cu::KvI8>(const uint8_t *h, int c) {
+  qlc::f16 p[2];
+  std::memcpy(p, h, 4);
+  return static_cast<double>(qlc::to_f32(p[1])) +
+         static_cast<double>(qlc::to_f32(p[0])) * h[4 + c];
+}
+
+template <int H, int KVH, int HD, int WINDOW, class KV> struct AttentionCase {
+  static constexpr int L = 2, LAYER = 1, SLOTS = 9;
+  static constexpr int64_t MAX_SEQ = 128;
+  using X = typename HostKv<KV>::type;
+  static constexpr int64_t HB = X::template head_bytes<HD>(), ROWB = KVH * HB;
+  static_assert(HB == KV::template head_bytes<HD>(), "the same head format");
+
+  static int64_t rowOffset(int slot, int layer, int which, int64_t pos) {
+    return ((((int64_t{slot} * L + layer) * 2 + which) * MAX_SEQ) + pos) * ROWB;
+  }
+
+  /// Runs one step and records the cache and output checks.
+  static void run(const std::vector<uint8_t> &start, const std::vector<int32_t> &slots,
+                  const std::vector<int32_t> &positions, Rng &rng, const std::string &label) {
+    const int M = static_cast<int>(slots.size());
+    auto q = rng.floats(int64_t{M} * H * HD, 1.5f);
+    auto k = rng.floats(int64_t{M} * KVH * HD, 2.0f), v = rng.floats(int64_t{M} * KVH * HD, 2.0f);
+    std::vector<uint8_t> expect = start;
+    for (int t = 0; t < M; ++t)
+      for (int g = 0; g < KVH; ++g) {
+        X::template store<HD>(expect.data() + rowOffset(slots[t], LAYER, 0, positions[t]) + g * HB,
+                              k.data() + (int64_t{t} * KVH + g) * HD);
+        X::template store<HD>(expect.data() + rowOffset(slots[t], LAYER, 1, positions[t]) + g * HB,
+                              v.data() + (int64_t{t} * KVH + g) * HD);
+      }
+    const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
+    std::vector<double> ref(int64_t{M} * H * HD);
+    std::vector<double> sc(MAX_SEQ);
+    for (int t = 0; t < M; ++t) {
+      const int32_t pos = positions[t], lo = WINDOW > 0 && pos >= WINDOW ? pos - WINDOW + 1 : 0;
+      for (int h = 0; h < H; ++h) {
+        const int g = h / (H / KVH);
+        const float *qh = q.data() + (int64_t{t} * H + h) * HD;
+        double mx = -INFINITY;
+        for (int32_t j = lo; j <= pos; ++j) {
+          const uint8_t *kh = expect.data() + rowOffset(slots[t], LAYER, 0, j) + g * HB;
+          double s = 0;
+          for (int c = 0; c < HD; ++c)
+            s += qh[c] * decode<KV>(kh, c);
+          sc[j] = s * scale;
+          mx = std::max(mx, sc[j]);
+        }
+        double den = 0;
+        double *o = ref.data() + (int64_t{t} * H + h) * HD;
+        for (int32_t j = lo; j <= pos; ++j) {
+          const double p = std::exp(sc[j] - mx);
+          den += p;
+          const uint8_t *vh = expect.data() + rowOffset(slots[t], LAYER, 1, j) + g * HB;
+          for (int c = 0; c < HD; ++c)
+            o[c] += p * decode<KV>(vh, c);
+        }
+        for (int c = 0; c < HD; ++c)
+          o[c] /= den;
+      }
+    }
+    DevBuf<uint8_t> kv(start);
+    DevBuf<int32_t> dslots(slots), dpos(positions);
+    DevBuf<float> dq(q), dk(k), dv(v), out(int64_t{M} * H * HD);
+    out.poison();
+    cu::attention<L, H, KVH, HD, WINDOW, KV>(0, kv.p, MAX_SEQ, M, dpos.p, dslots.p, LAYER, scale,
+                                              dq.p, dk.p, dv.p, out.p);
+    const std::string name = caseName("attention", "H%d/%d HD=%d W=%d %s %s", H, KVH, HD, WINDOW,
+                                      HostKv<KV>::name, label.c_str());
+    check(name, M, out, ref, 2e-5);
+    const std::vector<uint8_t> got = kv.get();
+    int64_t bad = 0;
+    for (size_t i = 0; i < got.size(); ++i)
+      bad += got[i] != expect[i];
+    checkCount(name + " cache", M, bad, static_cast<int64_t>(got.size()));
+  }
+
+  static void all() {
+    Rng rng(H * 1000 + KVH * 100 + HD + WINDOW * 7 + HB);
+    // The start cache: every row of every slot, layer and position.
+    std::vector<uint8_t> start(SLOTS * L * 2 * MAX_SEQ * ROWB);
+    std::vector<float> head(HD);
+    for (int64_t r = 0; r < SLOTS * L * 2 * MAX_SEQ; ++r)
+      for (int g = 0; g < KVH; ++g) {
+        for (auto &x : head)
+          x = rng.value(2.0f);
+        X::template store<HD>(start.data() + r * ROWB + g * HB, head.data());
+      }
+    for (int M : {1, 9, 17, 70}) {
+      const int32_t p0 = M == 70 ? 3 : (M == 9 ? 0 : 40);
+      std::vector<int32_t> slots(M, 1), positions(M);
+      std::iota(positions.begin(), positions.end(), p0);
+      run(start, slots, positions, rng, caseName("prefill", "p0=%d", p0));
+    }
+    for (int M : {1, 3, 8}) {
+      std::vector<int32_t> slots(SLOTS), positions(M);
+      std::iota(slots.begin(), slots.end(), 0);
+      std::shuffle(slots.begin(), slots.end(), rng.g);
+      slots.resize(M);
+      for (auto &p : positions)
+        p = static_cast<int32_t>(rng.index(MAX_SEQ));
+      positions[0] = M == 3 ? 0 : positions[0]; // a first token too
+      run(start, slots, positions, rng, "decode");
+    }
+  }
+};
+
+template <int H, int KVH, int HD, int WINDOW> void allFormats() {
+  AttentionCase<H, KVH, HD, WINDOW, cu::KvF32>::all();
+  AttentionCase<H, KVH, HD, WINDOW, cu::KvF16>::all();
+  AttentionCase<H, KVH, HD, WINDOW, cu::KvI8>::all();
+}
+
+} // namespace
+
+void runAttentionTests() {
+  allFormats<8, 2, 16, 0>();
+  allFormats<8, 2, 16, 5>();
+  allFormats<8, 2, 64, 0>();
+  allFormats<8, 2, 64, 5>();
+  allFormats<8, 2, 96, 0>();
+  allFormats<8, 2, 96, 5>();
+  allFormats<4, 4, 10, 0>();
+  allFormats<2, 1, 256, 5>();
+}

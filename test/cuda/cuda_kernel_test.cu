@@ -1,0 +1,370 @@
+// cuda_kernel_test.cu - every CUDA kernel launcher against a float64 host reference.
+//
+// Random inputs (no zeros) on awkward sizes; outputs are poisoned with NaN before each
+// launch, so an element left unwritten fails; errors are ||out - ref|| / ||ref||. The KV
+// cache formats are checked byte for byte against the x86 encoders (qlc_x86_kv.h), and
+// attention against a reference over the decoded cache. Prints a table; exit 0 when all
+// pass, 1 otherwise, 77 without a CUDA device.
+#include "qlc_cuda_kernels.cuh"
+#include "qlc_nf4_tables.h"
+#include "qlc_x86_kv.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cuda_test_util.h"
+
+namespace cu = qlc::cuda;
+using namespace qlc::cudatest;
+
+namespace {
+
+const int kMs[] = {1, 3, 8, 9, 17, 70};
+
+// --- elementwise ------------------------------------------------------------------------
+
+template <int D, class T> void testEmbedding(const char *tname) {
+  constexpr int VOCAB = 50;
+  Rng rng(D + 1);
+  auto tab = rng.weights<T>(int64_t{VOCAB} * D, 1.0f);
+  DevBuf<T> dtab(tab);
+  for (int M : kMs) {
+    std::vector<int32_t> ids(M);
+    for (auto &i : ids)
+      i = static_cast<int32_t>(rng.index(VOCAB));
+    DevBuf<int32_t> did(ids);
+    DevBuf<float> y(int64_t{M} * D);
+    y.poison();
+    cu::embedding<D, T>(0, M, did.p, dtab.p, y.p);
+    std::vector<double> ref(int64_t{M} * D);
+    for (int t = 0; t < M; ++t)
+      for (int i = 0; i < D; ++i)
+        ref[t * D + i] = toFloat(tab[int64_t{ids[t]} * D + i]);
+    check(caseName("embedding", "D=%d %s", D, tname), M, y, ref, 0.0);
+  }
+}
+
+template <int D> void testRmsNorm() {
+  Rng rng(D + 2);
+  auto w = rng.floats(D, 2.0f);
+  DevBuf<float> dw(w);
+  const float eps = 1e-5f;
+  for (int M : kMs) {
+    auto a = rng.floats(int64_t{M} * D, 3.0f), b = rng.floats(int64_t{M} * D, 3.0f);
+    DevBuf<float> da(a), db(b), sum(int64_t{M} * D), y(int64_t{M} * D);
+    std::vector<double> refSum(a.size()), refY(a.size()), refN(a.size());
+    auto norm = [&](const std::vector<double> &x, std::vector<double> &out) {
+      for (int t = 0; t < M; ++t) {
+        double ss = 0;
+        for (int i = 0; i < D; ++i)
+          ss += x[t * D + i] * x[t * D + i];
+        const double inv = 1.0 / std::sqrt(ss / D + eps);
+        for (int i = 0; i < D; ++i)
+          out[t * D + i] = w[i] * x[t * D + i] * inv;
+      }
+    };
+    std::vector<double> ad(a.begin(), a.end());
+    for (size_t i = 0; i < a.size(); ++i)
+      refSum[i] = static_cast<double>(static_cast<float>(a[i] + b[i]));
+    norm(ad, refN);
+    norm(refSum, refY);
+    y.poison();
+    cu::rms_norm<D>(0, M, da.p, dw.p, eps, y.p);
+    check(caseName("rms_norm", "D=%d", D), M, y, refN, 1e-5);
+    y.poison();
+    sum.poison();
+    cu::add_rms_norm<D>(0, M, da.p, db.p, dw.p, eps, sum.p, y.p);
+    check(caseName("add_rms_norm.sum", "D=%d", D), M, sum, refSum, 0.0);
+    check(caseName("add_rms_norm.y", "D=%d", D), M, y, refY, 1e-5);
+    // sum written over a.
+    y.poison();
+    cu::add_rms_norm<D>(0, M, da.p, db.p, dw.p, eps, da.p, y.p);
+    check(caseName("add_rms_norm.alias", "D=%d sum=a", D), M, da, refSum, 0.0);
+    check(caseName("add_rms_norm.alias", "D=%d y", D), M, y, refY, 1e-5);
+  }
+}
+
+template <int D, int HD> void testRope() {
+  Rng rng(D + HD);
+  std::vector<float> invf(HD / 2);
+  for (int i = 0; i < HD / 2; ++i)
+    invf[i] = static_cast<float>(std::pow(10000.0, -2.0 * i / HD));
+  DevBuf<float> dinv(invf);
+  for (int M : kMs) {
+    auto x = rng.floats(int64_t{M} * D, 2.0f);
+    std::vector<int32_t> pos(M);
+    for (auto &p : pos)
+      p = static_cast<int32_t>(rng.index(5000));
+    DevBuf<float> dx(x), y(int64_t{M} * D);
+    DevBuf<int32_t> dpos(pos);
+    std::vector<double> ref(x.size());
+    for (int t = 0; t < M; ++t)
+      for (int h = 0; h < D / HD; ++h)
+        for (int i = 0; i < HD / 2; ++i) {
+          const double ang = static_cast<float>(pos[t]) * invf[i]; // the f32 product
+          const double a = x[t * D + h * HD + i], b = x[t * D + h * HD + i + HD / 2];
+          ref[t * D + h * HD + i] = a * std::cos(ang) - b * std::sin(ang);
+          ref[t * D + h * HD + i + HD / 2] = b * std::cos(ang) + a * std::sin(ang);
+        }
+    y.poison();
+    cu::rope<D, HD>(0, M, dpos.p, dinv.p, dx.p, y.p);
+    check(caseName("rope", "D=%d HD=%d", D, HD), M, y, ref, 1e-5);
+    cu::rope<D, HD>(0, M, dpos.p, dinv.p, dx.p, dx.p);
+    check(caseName("rope.inplace", "D=%d HD=%d", D, HD), M, dx, ref, 1e-5);
+  }
+}
+
+template <int D> void testPointwise() {
+  constexpr int OFF = D / 3, W = D / 2;
+  Rng rng(D + 7);
+  for (int M : kMs) {
+    auto a = rng.floats(int64_t{M} * D, 4.0f), b = rng.floats(int64_t{M} * D, 2.0f);
+    auto x2 = rng.floats(int64_t{M} * 2 * D, 4.0f);
+    DevBuf<float> da(a), db(b), dx2(x2), y(int64_t{M} * D), ys(int64_t{M} * W);
+    std::vector<double> rSilu(a.size()), rAdd(a.size()), rSwi(a.size()), rSplit(int64_t{M} * W);
+    auto silu = [](double g) { return g / (1.0 + std::exp(-g)); };
+    for (int t = 0; t < M; ++t)
+      for (int i = 0; i < D; ++i) {
+        rSilu[t * D + i] = silu(a[t * D + i]) * b[t * D + i];
+        rAdd[t * D + i] = static_cast<float>(a[t * D + i] + b[t * D + i]);
+        rSwi[t * D + i] = silu(x2[t * 2 * D + i]) * x2[t * 2 * D + D + i];
+      }
+    for (int t = 0; t < M; ++t)
+      for (int i = 0; i < W; ++i)
+        rSplit[t * W + i] = a[t * D + OFF + i];
+    y.poison();
+    cu::silu_mul<D>(0, M, da.p, db.p, y.p);
+    check(caseName("silu_mul", "D=%d", D), M, y, rSilu, 1e-5);
+    y.poison();
+    cu::swiglu<D>(0, M, dx2.p, y.p);
+    check(caseName("swiglu", "I=%d", D), M, y, rSwi, 1e-5);
+    y.poison();
+    cu::add<D>(0, M, da.p, db.p, y.p);
+    check(caseName("add", "D=%d", D), M, y, rAdd, 0.0);
+    ys.poison();
+    cu::split_cols<D, OFF, W>(0, M, da.p, ys.p);
+    check(caseName("split_cols", "D=%d OFF=%d W=%d", D, OFF, W), M, ys, rSplit, 0.0);
+  }
+}
+
+// --- projections ------------------------------------------------------------------------
+
+/// y = x W^T + bias in float64, W given decoded [N, K].
+std::vector<double> refLinear(int M, int K, int N, const std::vector<float> &x,
+                              const std::vector<double> &w, const float *bias) {
+  std::vector<double> y(int64_t{M} * N);
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double s = bias != nullptr ? bias[n] : 0.0;
+      for (int k = 0; k < K; ++k)
+        s += static_cast<double>(x[int64_t{m} * K + k]) * w[int64_t{n} * K + k];
+      y[int64_t{m} * N + n] = s;
+    }
+  return y;
+}
+
+/// Runs `launch(M, x, bias, y)` for every M, with and without bias, against refLinear.
+template <class Launch>
+void checkProjection(const std::string &name, int K, int N, const std::vector<double> &wdec,
+                     double tol, Launch launch) {
+  Rng rng(K * 31 + N);
+  auto bias = rng.floats(N, 1.0f);
+  DevBuf<float> dbias(bias);
+  for (int M : kMs) {
+    const bool withBias = M % 2 == 1;
+    auto x = rng.floats(int64_t{M} * K, 1.0f);
+    DevBuf<float> dx(x), y(int64_t{M} * N);
+    y.poison();
+    launch(M, dx.p, withBias ? dbias.p : nullptr, y.p);
+    check(name + (withBias ? " +bias" : ""), M, y,
+          refLinear(M, K, N, x, wdec, withBias ? bias.data() : nullptr), tol);
+  }
+}
+
+template <int K, int N, class WT> void testLinear(const char *tname) {
+  Rng rng(K + N);
+  auto w = rng.weights<WT>(int64_t{N} * K, 1.0f);
+  std::vector<double> wdec(w.size());
+  for (size_t i = 0; i < w.size(); ++i)
+    wdec[i] = toFloat(w[i]);
+  DevBuf<WT> dw(w);
+  checkProjection(caseName("linear", "K=%d N=%d %s", K, N, tname), K, N, wdec, 1e-5,
+                  [&](int M, const float *x, const float *b, float *y) {
+                    cu::linear<K, N, WT>(0, M, x, dw.p, b, y);
+                  });
+  // The same weights one element off a 16-byte boundary: the narrow-load path.
+  std::vector<WT> shifted(w.size() + 1);
+  std::copy(w.begin(), w.end(), shifted.begin() + 1);
+  DevBuf<WT> dws(shifted);
+  checkProjection(caseName("linear", "K=%d N=%d %s misaligned", K, N, tname), K, N, wdec, 1e-5,
+                  [&](int M, const float *x, const float *b, float *y) {
+                    cu::linear<K, N, WT>(0, M, x, dws.p + 1, b, y);
+                  });
+}
+
+template <int D, int V, class WT> void testLogits(const char *tname) {
+  Rng rng(D * 3 + V);
+  auto w = rng.weights<WT>(int64_t{V} * D, 1.0f);
+  std::vector<double> wdec(w.size());
+  for (size_t i = 0; i < w.size(); ++i)
+    wdec[i] = toFloat(w[i]);
+  DevBuf<WT> dw(w);
+  for (int rowsN : {1, 3, 9}) {
+    const int M = 9;
+    auto x = rng.floats(int64_t{M} * D, 1.0f);
+    std::vector<int32_t> rows(rowsN);
+    for (auto &r : rows)
+      r = static_cast<int32_t>(rng.index(M));
+    std::vector<float> gathered;
+    for (int32_t r : rows)
+      gathered.insert(gathered.end(), x.begin() + int64_t{r} * D, x.begin() + int64_t{r + 1} * D);
+    DevBuf<float> dx(x), tmp(int64_t{rowsN} * D), out(int64_t{rowsN} * V);
+    DevBuf<int32_t> drows(rows);
+    out.poison();
+    tmp.poison();
+    cu::logits<D, V, WT>(0, rowsN, drows.p, dx.p, dw.p, tmp.p, out.p);
+    check(caseName("logits", "D=%d V=%d %s", D, V, tname), rowsN, out,
+          refLinear(rowsN, D, V, gathered, wdec, nullptr), 1e-5);
+  }
+}
+
+template <int K, int N, int BITS, int G> void testQlinearInt(bool asym) {
+  constexpr int64_t GROUPS = (K + G - 1) / G, ROW_BYTES = (int64_t{K} * BITS + 7) / 8;
+  Rng rng(K * 7 + N * 3 + BITS + G + asym);
+  std::vector<uint8_t> q(N * ROW_BYTES), zeros(N * GROUPS);
+  for (auto &b : q)
+    b = static_cast<uint8_t>(rng.index(256));
+  for (auto &z : zeros)
+    z = static_cast<uint8_t>(rng.index(1 << BITS));
+  std::vector<cu::f16> scales(N * GROUPS);
+  for (auto &s : scales)
+    s = __float2half_rn(rng.uniform(0.002f, 0.05f));
+  std::vector<double> wdec(int64_t{N} * K);
+  for (int n = 0; n < N; ++n)
+    for (int k = 0; k < K; ++k) {
+      const uint8_t *row = q.data() + n * ROW_BYTES;
+      const int c = BITS == 8 ? row[k] : (row[k / 2] >> (4 * (k % 2))) & 0xF;
+      const int64_t gi = n * GROUPS + k / G;
+      const double z = asym ? zeros[gi] : (1 << (BITS - 1));
+      wdec[int64_t{n} * K + k] = (c - z) * static_cast<double>(__half2float(scales[gi]));
+    }
+  DevBuf<uint8_t> dq(q), dz(zeros);
+  DevBuf<cu::f16> ds(scales);
+  checkProjection(caseName("qlinear_int", "K=%d N=%d b%d g%d %s", K, N, BITS, G,
+                           asym ? "asym" : "sym"),
+                  K, N, wdec, 1e-5, [&](int M, const float *x, const float *b, float *y) {
+                    cu::qlinear_int<K, N, BITS, G>(0, M, x, dq.p, ds.p, asym ? dz.p : nullptr, b,
+                                                   y);
+                  });
+}
+
+template <int K, int N, int BLOCK, bool DQ> void testQlinearNf4() {
+  const int64_t numel = int64_t{N} * K, blocks = (numel + BLOCK - 1) / BLOCK;
+  Rng rng(K * 5 + N + BLOCK + DQ);
+  std::vector<uint8_t> q((numel + 1) / 2), codes(blocks);
+  for (auto &b : q)
+    b = static_cast<uint8_t>(rng.index(256));
+  for (auto &c : codes)
+    c = static_cast<uint8_t>(rng.index(256));
+  std::vector<float> absmax(blocks), absmax2((blocks + 255) / 256);
+  for (auto &a : absmax)
+    a = rng.uniform(0.01f, 2.0f);
+  for (auto &a : absmax2)
+    a = rng.uniform(0.5f, 3.0f);
+  const float offset = DQ ? 0.37f : 0.0f;
+  std::vector<double> wdec(numel);
+  for (int64_t e = 0; e < numel; ++e) {
+    const int64_t b = e / BLOCK;
+    float a = absmax[b];
+    if (DQ) {
+      volatile float scaled = qlc::nf4_dynamic_map[codes[b]] * absmax2[b / 256];
+      a = scaled + offset;
+    }
+    const int c = e % 2 == 0 ? q[e / 2] >> 4 : q[e / 2] & 0xF;
+    volatile float w = qlc::nf4_values[c] * a; // bitsandbytes' f32 product
+    wdec[e] = w;
+  }
+  DevBuf<uint8_t> dq(q), dcodes(codes);
+  DevBuf<float> dabs(absmax), dabs2(absmax2);
+  const void *am = DQ ? static_cast<const void *>(dcodes.p) : static_cast<const void *>(dabs.p);
+  checkProjection(caseName("qlinear_nf4", "K=%d N=%d block%d%s (%lld blocks)", K, N, BLOCK,
+                           DQ ? " dq" : "", static_cast<long long>(blocks)),
+                  K, N, wdec, 1e-5, [&](int M, const float *x, const float *b, float *y) {
+                    cu::qlinear_nf4<K, N, BLOCK, DQ>(0, M, x, dq.p, am, dabs2.p, offset, b, y);
+                  });
+}
+
+} // namespace
+
+void runAttentionTests();
+
+int main() {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::printf("no CUDA device: skipped\n");
+    return 77;
+  }
+  cudaDeviceProp prop{};
+  cudaGetDeviceProperties(&prop, 0);
+  std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
+
+  testEmbedding<67, float>("f32");
+  testEmbedding<67, cu::f16>("f16");
+  testEmbedding<576, cu::bf16>("bf16");
+  testRmsNorm<67>();
+  testRmsNorm<576>();
+  testRmsNorm<1537>();
+  testRope<128, 16>();
+  testRope<288, 96>();
+  testRope<256, 64>();
+  testPointwise<67>();
+  testPointwise<1000>();
+
+  testLinear<200, 75, float>("f32");
+  testLinear<200, 75, cu::f16>("f16");
+  testLinear<200, 75, cu::bf16>("bf16");
+  testLinear<67, 129, float>("f32");
+  testLinear<67, 129, cu::f16>("f16");
+  testLinear<67, 129, cu::bf16>("bf16");
+  testLinear<1000, 300, float>("f32");
+  testLinear<1000, 300, cu::f16>("f16");
+  testLinear<1000, 300, cu::bf16>("bf16");
+  testLinear<2500, 40, cu::f16>("f16");
+  testLinear<66, 33, cu::bf16>("bf16");
+  testLogits<200, 129, cu::f16>("f16");
+  testLogits<67, 75, float>("f32");
+
+  testQlinearInt<200, 75, 4, 32>(false);
+  testQlinearInt<200, 75, 4, 32>(true);
+  testQlinearInt<200, 75, 4, 64>(true);
+  testQlinearInt<300, 129, 4, 128>(false);
+  testQlinearInt<300, 129, 8, 128>(true);
+  testQlinearInt<300, 129, 8, 64>(false);
+  testQlinearInt<67, 129, 8, 32>(true);
+  testQlinearInt<201, 75, 4, 64>(true);
+  testQlinearInt<201, 75, 4, 201>(false);
+  testQlinearInt<1000, 300, 4, 128>(true);
+  testQlinearInt<2500, 40, 4, 64>(false);
+  testQlinearInt<2500, 40, 8, 128>(true);
+
+  testQlinearNf4<200, 75, 64, false>();
+  testQlinearNf4<200, 300, 64, true>();
+  testQlinearNf4<67, 129, 64, false>();
+  testQlinearNf4<67, 300, 64, true>();
+  testQlinearNf4<200, 75, 48, true>();
+  testQlinearNf4<1000, 300, 64, true>();
+  testQlinearNf4<2500, 40, 64, false>();
+
+  runAttentionTests();
+
+  // M = 0: nothing is launched.
+  cu::linear<200, 75, float>(0, 0, nullptr, nullptr, nullptr, nullptr);
+  cu::rms_norm<67>(0, 0, nullptr, nullptr, 1e-5f, nullptr);
+  recordLaunch("M=0 no-op", cudaDeviceSynchronize());
+
+  return report();
+}
