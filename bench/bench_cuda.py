@@ -146,8 +146,11 @@ def main():
     log(f"{dev}: copy {bw / 1e9:.0f} GB/s (read + write)")
     batches = [int(b) for b in a.batches.split(",")]
 
-    model = make_model(torch, folder, a.layers, a.seed)
     base = {}
+    if a.no_transformers and os.path.exists(os.path.join(folder, "config.json")):
+        model = None
+    else:
+        model = make_model(torch, folder, a.layers, a.seed)
     if not a.no_transformers:
         for b in batches:
             r = transformers_decode(torch, model, b, a.prompt_len, a.gen_len, a.seed)
@@ -184,6 +187,9 @@ def main():
             results["rows"].append({"engine": f"qlc {scheme} kv {kv}", "batch": 1,
                                     "prefill_len": a.prefill_len, **r})
             os.remove(art)
+            if a.json:  # what is done so far survives a later failure
+                with open(a.json, "w") as f:
+                    json.dump(results, f, indent=1)
 
     if a.json:
         with open(a.json, "w") as f:

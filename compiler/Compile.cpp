@@ -183,8 +183,11 @@ llvm::Expected<std::string> findCompiler(const CodeBuild &build, const CompileOp
       candidates.insert(candidates.end(), {"c++", "g++", "clang++"});
   }
   for (const auto &c : candidates) {
-    if (c.find('/') != std::string::npos && llvm::sys::fs::can_execute(c))
-      return c;
+    if (c.find('/') != std::string::npos) {
+      if (llvm::sys::fs::can_execute(c))
+        return c;
+      continue;
+    }
     if (auto found = llvm::sys::findProgramByName(c))
       return *found;
   }

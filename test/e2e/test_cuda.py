@@ -4,8 +4,11 @@ QLC_BIN_DIR=... pytest test_cuda.py): their logits against transformers' and aga
 x86 artifacts of the same scheme, decode against prefill, fused against unfused, and an
 sm_80 artifact (SASS for sm_80 plus PTX) on a newer GPU."""
 import json
+import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +59,22 @@ def dump(artifact, tokens, tmp_path, *extra):
     return np.load(out)
 
 
+X86 = "x86-64-v3"  # the x86 side of the comparisons: runs on the GPU machine's CPU too
+# Artifacts compiled beforehand (`python3 test_cuda.py --prebuild DIR` on any machine with
+# nvcc) are taken from $QLC_PREBUILT, so the GPU machine spends its time running them.
+PREBUILT = os.environ.get("QLC_PREBUILT")
+
+
+def artifact_name(model, target, quant, flags):
+    return re.sub(r"[^A-Za-z0-9_.-]", "_",
+                  "-".join([Path(model).name, target, quant, *flags])) + ".so"
+
+
+def compile_artifact(model, target, quant, flags, out):
+    run_ok("qlc", "compile", model, "-o", out, "--target", target, "--quant", quant, *flags,
+           timeout=900)
+
+
 @pytest.fixture(scope="module")
 def cuda_artifact(tmp_path_factory):
     root = tmp_path_factory.mktemp("cuda")
@@ -64,10 +83,12 @@ def cuda_artifact(tmp_path_factory):
     def get(model, target=TARGET, quant="none", *flags):
         key = (str(model), target, quant, flags)
         if key not in cache:
-            out = root / f"{Path(model).name}-{target}-{quant}-{len(cache)}.so"
-            run_ok("qlc", "compile", model, "-o", out, "--target", target, "--quant", quant,
-                   *flags, timeout=900)
-            cache[key] = out
+            name = artifact_name(model, target, quant, flags)
+            if PREBUILT and (Path(PREBUILT) / name).exists():
+                cache[key] = Path(PREBUILT) / name
+            else:
+                compile_artifact(model, target, quant, flags, root / name)
+                cache[key] = root / name
         return cache[key]
 
     return get
@@ -155,7 +176,7 @@ def test_cuda_quantized_matches_x86_of_the_same_scheme(name, quant, flags, cuda_
     """Same packed weights, same formats: the two backends differ by float rounding only."""
     tokens, _ = ref(name, 317)
     cuda = dump(cuda_artifact(model_dir(name), TARGET, quant, *flags), tokens, tmp_path)
-    x86 = dump(cuda_artifact(model_dir(name), "native", quant, *flags), tokens, tmp_path)
+    x86 = dump(cuda_artifact(model_dir(name), X86, quant, *flags), tokens, tmp_path)
     assert rel_err(cuda, x86) <= 1e-3
 
 
@@ -167,3 +188,34 @@ def test_cuda_fused_equals_unfused(name, quant, cuda_artifact, tmp_path):
     fused = dump(cuda_artifact(model_dir(name), TARGET, quant), tokens, tmp_path)
     unfused = dump(cuda_artifact(model_dir(name), TARGET, quant, "--no-fuse"), tokens, tmp_path)
     assert rel_err(fused, unfused) <= 1e-5
+
+
+def gpu_cases():
+    """Every artifact the GPU tests use: (model, target, quant, flags)."""
+    cases = [(model_dir(n), TARGET, "none", ()) for n in MODELS]
+    cases += [(model_dir(n), "sm_80", "none", ()) for n in ["stories260k", "llama-gqa-bf16"]]
+    cases += [(model_dir(n), TARGET, q, ()) for n in ["stories260k", "mistral-headdim-f32"]
+              for q in ["f16", "bf16"]]
+    for n in ["stories260k", "llama-gqa-bf16", "qwen2-bias-tied-f16"]:
+        for q, f in QUANT_CASES:
+            cases += [(model_dir(n), TARGET, q, f), (model_dir(n), X86, q, f)]
+    for n in MODELS:
+        for q in ["none", "rtn-w4", "nf4"]:
+            cases += [(model_dir(n), TARGET, q, ()), (model_dir(n), TARGET, q, ("--no-fuse",))]
+    return list(dict.fromkeys(cases))
+
+
+if __name__ == "__main__":
+    import argparse
+    from concurrent.futures import ThreadPoolExecutor
+    ap = argparse.ArgumentParser(description="compile the GPU tests' artifacts beforehand")
+    ap.add_argument("--prebuild", required=True, metavar="DIR")
+    ap.add_argument("-j", type=int, default=os.cpu_count())
+    a = ap.parse_args()
+    out = Path(a.prebuild)
+    out.mkdir(parents=True, exist_ok=True)
+    todo = [(c, out / artifact_name(*c)) for c in gpu_cases()]
+    todo = [(c, d) for c, d in todo if not d.exists()]
+    with ThreadPoolExecutor(a.j) as pool:
+        for d in pool.map(lambda cd: (compile_artifact(*cd[0], cd[1]), cd[1])[1], todo):
+            print("compiled", d.name, flush=True)
