@@ -70,6 +70,9 @@ private:
   void allocate(Value v);
   void release(Operation *op);
   std::string invFreqTable(RopeOp op);
+  /// Scratch offset of a [maxTokens, k] float buffer for gathering permuted inputs,
+  /// shared by every projection (each uses it only during its own kernel).
+  int64_t gatherScratch(int64_t k);
   void call(Operation *op, const std::string &kernel, const std::string &args,
             const std::string &weight = "");
 
@@ -86,8 +89,19 @@ private:
   llvm::DenseMap<const void *, int> bufferOf;
   std::map<std::string, std::string> invFreqTables;
   int64_t tmpOffset = -1;
+  int64_t gatherOffset = -1, gatherBytes = 0;
   int64_t numLayers = 0;
 };
+
+int64_t X86Emitter::gatherScratch(int64_t k) {
+  const int64_t bytes = (opts.maxTokens * k * 4 + 63) / 64 * 64;
+  if (bytes > gatherBytes) { // a new region at the end; older ones stay unused
+    gatherOffset = result.scratchBytes;
+    gatherBytes = bytes;
+    result.scratchBytes += bytes;
+  }
+  return gatherOffset;
+}
 
 std::string X86Emitter::weightExpr(Value v) {
   auto w = v.getDefiningOp<WeightOp>();
@@ -225,9 +239,23 @@ llvm::Error X86Emitter::emitOp(Operation *op) {
         std::string z = o.getZeros() ? weightExpr(o.getZeros()) : "nullptr";
         std::string bias = o.getBias() ? weightExpr(o.getBias()) : "nullptr";
         std::string x = act(o.getX()), y = out(o.getResult());
-        call(o,
-             fmt::format("qlinear_int<{}, {}, {}, {}, {}>", isa, o.getInFeatures(),
-                         o.getOutFeatures(), o.getBits(), o.getGroupSize()),
+        const std::string shape = fmt::format("{}, {}, {}, {}, {}", isa, o.getInFeatures(),
+                                              o.getOutFeatures(), o.getBits(), o.getGroupSize());
+        if (o.getPerm()) {
+          if (!o.getPerm().getDefiningOp<WeightOp>() ||
+              !cast<RankedTensorType>(o.getPerm().getType()).getElementType().isInteger(32)) {
+            error = "x86 codegen: perm must be an i32 qlc.weight";
+            return;
+          }
+          std::string perm = weightExpr(o.getPerm());
+          call(o, fmt::format("qlinear_int_perm<{}>", shape),
+               fmt::format("ctx, M, {}, {}, reinterpret_cast<float *>(ctx->scratch + {}), {}, "
+                           "{}, {}, {}, {}",
+                           x, perm, gatherScratch(o.getInFeatures()), q, sc, z, bias, y),
+               weightName(o.getQweight()));
+          return;
+        }
+        call(o, fmt::format("qlinear_int<{}>", shape),
              fmt::format("ctx, M, {}, {}, {}, {}, {}, {}", x, q, sc, z, bias, y),
              weightName(o.getQweight()));
       })
