@@ -125,7 +125,7 @@ private:
   std::map<std::string, OutTensor> out;
   std::set<int64_t> bitsSeen, groupSizes;
   bool allSymmetric = true, anyPerm = false;
-  int64_t maxPerRowK = 0; // largest K of a projection quantized with one group per row
+  std::set<int64_t> perRowKs; // K of the projections quantized with one group per row
 };
 
 llvm::Error Exporter::addFloat(const std::string &name, Value w) {
@@ -267,7 +267,7 @@ llvm::Error Exporter::addQuantized(const std::string &p, QuantizedLinearOp op) {
   if (q.gs < q.k)
     groupSizes.insert(q.gs);
   else
-    maxPerRowK = std::max(maxPerRowK, q.k);
+    perRowKs.insert(q.k);
   allSymmetric = allSymmetric && !q.zeros;
   anyPerm = anyPerm || q.perm;
   if (llvm::Error e = opts.format == "gptq" ? gptq(p, q) : awq(p, q))
@@ -291,10 +291,22 @@ llvm::Error Exporter::writeConfig() {
                     std::to_string(bitsSeen.size()) + " bit widths; one is needed");
   if (groupSizes.size() > 1)
     return internal("checkpoint: the projections use several group sizes");
+  // A projection of one group per row (K <= the group size) is one GPTQ group of any
+  // larger group size; AutoAWQ needs K a multiple of its group size, so K itself.
   int64_t gs = groupSizes.empty() ? -1 : *groupSizes.begin();
-  if (gs > 0 && maxPerRowK > gs)
+  if (gs > 0 && !perRowKs.empty() && *perRowKs.rbegin() > gs)
     return internal("checkpoint: a projection of one group per row among groups of " +
                     std::to_string(gs));
+  if (opts.format == "awq") {
+    if (gs < 0 && perRowKs.size() == 1)
+      gs = *perRowKs.begin();
+    for (int64_t k : perRowKs)
+      if (k != gs)
+        return badInput("AutoAWQ's GEMM layout needs every projection's input features to be "
+                        "a multiple of one group size; a projection of " + std::to_string(k) +
+                        " features has one group per row (use a --group-size that divides "
+                        "every projection's input features)");
+  }
   json q;
   if (opts.format == "gptq") {
     q = {{"quant_method", "gptq"},
@@ -308,11 +320,6 @@ llvm::Error Exporter::writeConfig() {
          {"pack_dtype", "int32"},
          {"meta", {{"quantizer", {opts.quantizer}}}}};
   } else {
-    if (maxPerRowK > 0)
-      return badInput("AutoAWQ's GEMM layout needs every projection's input features to be "
-                      "a multiple of one group size; a projection of " +
-                      std::to_string(maxPerRowK) + " features has one group per row (use a "
-                      "--group-size that divides every projection's input features)");
     q = {{"quant_method", "awq"}, {"bits", 4},          {"group_size", gs},
          {"zero_point", true},    {"version", "gemm"},  {"modules_to_not_convert", nullptr}};
   }
