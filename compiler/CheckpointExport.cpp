@@ -11,9 +11,9 @@
 //         nibble order {0, 2, 4, 6, 1, 3, 5, 7}, scales F16 [K/gs, N].
 //
 // The integers, zero points and scales are qlc's, unchanged; the one exception is
-// checkpoint_format gptq (v1), which cannot store a zero point of 0: a group whose codes
-// all lie below 2^bits - 1 is written with codes and zero one higher (the same weights);
-// any other is refused with a pointer to --checkpoint-format gptq_v2.
+// checkpoint_format gptq (v1), which cannot store a zero point of 0 (it stores zero - 1;
+// AutoGPTQ's own pack silently corrupts the word then): such a group is written as the
+// same weights with codes maxq - q, zero point maxq and the scale negated.
 //
 #include "compiler/Checkpoint.h"
 
@@ -156,24 +156,18 @@ llvm::Error Exporter::gptq(const std::string &p, const QlcInt &q) {
   for (int64_t j = 0; j < q.k; ++j)
     where[q.perm ? q.perm[j] : j] = j;
   const bool v1 = opts.gptqFormat == "gptq";
-  // Zero points as written, and per (n, group) a shift of the codes (v1 and zero 0).
-  std::vector<int> zeros(static_cast<size_t>(q.n * q.groups)), shift(zeros.size(), 0);
+  // Zero points as written, and per (n, group) whether the group is flipped: v1 cannot
+  // store a zero point of 0, so (q - 0) * s is written as ((maxq - q) - maxq) * (-s).
+  std::vector<int> zeros(static_cast<size_t>(q.n * q.groups));
+  std::vector<uint8_t> flip(zeros.size(), 0);
   for (int64_t n = 0; n < q.n; ++n)
     for (int64_t g = 0; g < q.groups; ++g) {
       int z = q.zero(n, g);
       if (v1 && z == 0) {
-        const int64_t b = g * q.gs, e = std::min(q.k, b + q.gs);
-        for (int64_t j = b; j < e; ++j)
-          if (q.code(n, j) == maxq)
-            return badInput(p + ": group " + std::to_string(g) + " of output " +
-                            std::to_string(n) + " has zero point 0 and a code of " +
-                            std::to_string(maxq) +
-                            ", which checkpoint_format gptq (stored zeros minus one) cannot "
-                            "hold; use --checkpoint-format gptq_v2");
-        shift[n * q.groups + g] = 1;
-        z = 1;
+        flip[n * q.groups + g] = 1;
+        z = static_cast<int>(maxq);
       }
-      if (z > maxq + (v1 ? 1 : 0))
+      if (z > maxq)
         return badInput(p + ": zero point " + std::to_string(z) + " does not fit " +
                         std::to_string(q.bits) + " bits");
       zeros[n * q.groups + g] = z;
@@ -183,7 +177,8 @@ llvm::Error Exporter::gptq(const std::string &p, const QlcInt &q) {
     const int64_t j = where[k], g = j / q.gs;
     gIdx[k] = static_cast<int32_t>(g);
     for (int64_t n = 0; n < q.n; ++n) {
-      const uint32_t c = static_cast<uint32_t>(q.code(n, j) + shift[n * q.groups + g]);
+      const int code = q.code(n, j);
+      const uint32_t c = static_cast<uint32_t>(flip[n * q.groups + g] ? maxq - code : code);
       uint32_t &w = reinterpret_cast<uint32_t &>(qweight[(k / per) * q.n + n]);
       w |= c << (q.bits * (k % per));
     }
@@ -195,7 +190,8 @@ llvm::Error Exporter::gptq(const std::string &p, const QlcInt &q) {
       const uint32_t z = static_cast<uint32_t>(zeros[n * q.groups + g] - (v1 ? 1 : 0));
       uint32_t &w = reinterpret_cast<uint32_t &>(qzeros[g * (q.n / per) + n / per]);
       w |= z << (q.bits * (n % per));
-      scales[g * q.n + n] = q.scales[n * q.groups + g];
+      // Negating an f16 is exact: flip its sign bit.
+      scales[g * q.n + n] = q.scales[n * q.groups + g] ^ (flip[n * q.groups + g] ? 0x8000 : 0);
     }
   out[p + ".qweight"] = {DType::I32, {q.k / per, q.n}, bytesOf(qweight)};
   out[p + ".qzeros"] = {DType::I32, {q.groups, q.n / per}, bytesOf(qzeros)};

@@ -338,3 +338,29 @@ def test_a_prequantized_checkpoint_is_not_quantized_again(tmp_path):
     make_prequantized(tmp_path / "q", tmp_path / "f", tiny_config(), "awq")
     p = run("qlc", "compile", tmp_path / "q", "-o", tmp_path / "q.so", "--quant", "rtn-w4")
     assert p.returncode == 2 and "is already quantized" in p.stderr and "--quant none" in p.stderr
+
+
+@pytest.mark.parametrize("fmt", ["gptq", "gptq_v2"])
+def test_a_zero_point_of_zero_is_written_exactly(tmp_path, fmt):
+    """A group of non-negative weights has zero point 0, which AutoGPTQ v1 (zero - 1) cannot
+    store: qlc writes it as ((maxq - q) - maxq) * (-scale), the same weights; gptq_v2 stores
+    the 0 itself."""
+    cfg = tiny_config()
+    t = random_float_model(cfg, 21)
+    w = t[Q + ".weight"]
+    w[:5, :32] = np.abs(w[:5, :32])  # outputs 0..4, group 0: zero point 0
+    write_model(tmp_path / "m", cfg, t)
+    run_ok("qlc", "compile", tmp_path / "m", "-o", tmp_path / "a.so", "--quant", "rtn-w4",
+           "--group-size", "32", "--emit-checkpoint", tmp_path / "ck", "--checkpoint-format", fmt)
+    tensors, _ = read_safetensors(tmp_path / "ck" / "model.safetensors")
+    codes, zeros = unpack_gptq(tensors[Q + ".qweight"], tensors[Q + ".qzeros"], 4, v1=fmt == "gptq")
+    scales = tensors[Q + ".scales"]
+    if fmt == "gptq":
+        assert (zeros[0, :5] == 15).all() and (scales[0, :5] < 0).all()
+        assert (scales[0, 5:] > 0).all() and (scales[1:] > 0).all()
+    else:
+        assert (zeros[0, :5] == 0).all() and (scales > 0).all()
+    dequantize_checkpoint(tmp_path / "ck", tmp_path / "f")
+    run_ok("qlc", "compile", tmp_path / "f", "-o", tmp_path / "f.so")
+    for a, b in zip(all_logits(tmp_path / "a.so"), all_logits(tmp_path / "f.so")):
+        assert rel(b, a) < 1e-5
