@@ -76,7 +76,8 @@ llvm::Error writeSafetensors(const std::string &path, const std::map<std::string
   o.write(reinterpret_cast<const char *>(&n), 8);
   o.write(h.data(), static_cast<std::streamsize>(h.size()));
   for (const auto &[name, t] : ts)
-    o.write(reinterpret_cast<const char *>(t.data.data()), static_cast<std::streamsize>(t.data.size()));
+    o.write(reinterpret_cast<const char *>(t.data.data()),
+            static_cast<std::streamsize>(t.data.size()));
   o.close();
   if (!o)
     return internal(path + ": cannot write");
@@ -380,7 +381,8 @@ llvm::Error Exporter::run(ModuleOp module) {
     const std::string l = "model.layers." + std::to_string(i) + ".";
     if (llvm::Error e = addFloat(l + "input_layernorm.weight", norms[2 * i].getWeight()))
       return e;
-    if (llvm::Error e = addFloat(l + "post_attention_layernorm.weight", norms[2 * i + 1].getWeight()))
+    if (llvm::Error e =
+            addFloat(l + "post_attention_layernorm.weight", norms[2 * i + 1].getWeight()))
       return e;
     for (int j = 0; j < 7; ++j) {
       const std::string p = l + kProj[j];

@@ -73,7 +73,8 @@ private:
     const TensorRef *t = store.find(name);
     if (t == nullptr)
       return err("missing tensor '" + name + "' (a " + q.method + " checkpoint has " +
-                 (q.method == "gptq" ? "qweight, qzeros, scales and g_idx" : "qweight, qzeros and scales") +
+                 (q.method == "gptq" ? "qweight, qzeros, scales and g_idx"
+                                     : "qweight, qzeros and scales") +
                  " for every quantized projection)");
     if (t->dtype != dtype)
       return err("tensor '" + name + "' has dtype " + safetensorsName(t->dtype) + "; " +
