@@ -60,6 +60,9 @@ private:
   void allocate(Value v);
   void release(Operation *op);
   std::string invFreqTable(RopeOp op);
+  /// Scratch offset of a [maxTokens, k] float buffer for gathering permuted inputs,
+  /// shared by every projection (each uses it only during its own kernel).
+  int64_t gatherScratch(int64_t k);
   void call(Operation *op, const std::string &name, const std::vector<std::string> &targs,
             const std::string &args, const std::string &weight = "");
 
@@ -76,8 +79,19 @@ private:
   std::vector<Buffer> buffers;
   llvm::DenseMap<const void *, int> bufferOf;
   std::map<std::vector<float>, std::string> invFreqTables;
+  int64_t gatherOffset = -1, gatherBytes = 0;
   int64_t numLayers = 0, vocab = 0;
 };
+
+int64_t Walker::gatherScratch(int64_t k) {
+  const int64_t bytes = (opts.maxTokens * k * 4 + 63) / 64 * 64;
+  if (bytes > gatherBytes) { // a new region at the end; older ones stay unused
+    gatherOffset = result.scratchBytes;
+    gatherBytes = bytes;
+    result.scratchBytes += bytes;
+  }
+  return gatherOffset;
+}
 
 std::string Walker::weightExpr(Value v) {
   auto w = v.getDefiningOp<WeightOp>();
@@ -212,8 +226,28 @@ llvm::Error Walker::emitOp(Operation *op) {
         std::string z = o.getZeros() ? weightExpr(o.getZeros()) : "nullptr";
         std::string bias = o.getBias() ? weightExpr(o.getBias()) : "nullptr";
         std::string x = act(o.getX()), y = out(o.getResult());
-        call(o, "qlinear_int", {kn[0], kn[1], num(o.getBits()), num(o.getGroupSize())},
-             fmt::format("M, {}, {}, {}, {}, {}, {}", x, q, sc, z, bias, y),
+        const std::vector<std::string> shape = {kn[0], kn[1], num(o.getBits()),
+                                                num(o.getGroupSize())};
+        if (o.getPerm()) {
+          if (!syntax.supportsPerm()) {
+            error = "this target's codegen does not handle input permutations (act-order "
+                    "checkpoints with a g_idx) yet";
+            return;
+          }
+          if (!o.getPerm().getDefiningOp<WeightOp>() ||
+              !cast<RankedTensorType>(o.getPerm().getType()).getElementType().isInteger(32)) {
+            error = "codegen: perm must be an i32 qlc.weight";
+            return;
+          }
+          std::string perm = weightExpr(o.getPerm());
+          call(o, "qlinear_int_perm", shape,
+               fmt::format("M, {}, {}, reinterpret_cast<float *>(ctx->scratch + {}), {}, {}, "
+                           "{}, {}, {}",
+                           x, perm, gatherScratch(o.getInFeatures()), q, sc, z, bias, y),
+               weightName(o.getQweight()));
+          return;
+        }
+        call(o, "qlinear_int", shape, fmt::format("M, {}, {}, {}, {}, {}, {}", x, q, sc, z, bias, y),
              weightName(o.getQweight()));
       })
       .Case<RopeOp>([&](RopeOp o) {

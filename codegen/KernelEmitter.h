@@ -35,6 +35,8 @@ public:
   virtual std::string execArg() const = 0;
   /// The C++ type of a weight element type (f32, f16, bf16, u8, i8, i32).
   virtual std::string elementType(const std::string &dtype) const = 0;
+  /// Whether the kernels take an input permutation (qlinear_int_perm).
+  virtual bool supportsPerm() const = 0;
   /// The KV storage format type for a kv_dtype.
   virtual std::string kvFormat(const std::string &dtype) const = 0;
   /// Arguments of attention after the execution argument.

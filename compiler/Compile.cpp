@@ -4,6 +4,7 @@
 #include "codegen/Codegen.h"
 #include "compiler/Artifact.h"
 #include "compiler/Calibration.h"
+#include "compiler/Checkpoint.h"
 #include "compiler/GgufImport.h"
 #include "compiler/Importer.h"
 #include "compiler/StoreProvider.h"
@@ -105,6 +106,8 @@ llvm::Error loadSource(const std::string &source, bool configOnly, ModelConfig &
   if (!storeOr)
     return asBadInput(storeOr.takeError());
   store = std::move(*storeOr);
+  if (llvm::Error e = repackCheckpoint(cfg, *store))
+    return badInput(source + ": " + llvm::toString(std::move(e)));
   if (tokenizer != nullptr) {
     auto tokOr = loadFolderTokenizer(p.string());
     if (!tokOr)
@@ -282,7 +285,156 @@ json makeManifest(const ModelConfig &cfg, const CompileOptions &opts, const Targ
   };
 }
 
+/// What the frontend and the passes leave for codegen or the checkpoint writer.
+struct Session {
+  ModelConfig cfg;
+  std::unique_ptr<WeightStore> store;
+  TokenizerAsset tokenizer;
+  CalibrationData calib;
+  mlir::MLIRContext ctx;
+  std::unique_ptr<StoreProvider> provider;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+};
+
+/// The schemes that quantize the projections (not the storage casts).
+bool quantizesProjections(const std::string &quant) {
+  return quant != "none" && quant != "f32" && quant != "f16" && quant != "bf16";
+}
+
+/// Loads opts.source, imports it and runs the compile pipeline (calibrating where the
+/// scheme needs it). With `checkpoint` (--emit-checkpoint / qlc export) the fusion passes
+/// run only after the checkpoint is written, from the unfused quantized module.
+llvm::Error loadAndRunPasses(const CompileOptions &opts, Session &s, Stopwatch &clock,
+                             const ExportOptions *checkpoint) {
+  // Calibration files are checked before the (possibly long) model load.
+  for (const auto &[flag, file] : {std::pair<std::string, std::string>{"--calib", opts.calibFile},
+                                   {"--calib-tokens", opts.calibTokens}}) {
+    std::error_code ec;
+    if (!file.empty() && !fs::is_regular_file(file, ec))
+      return badInput(flag + " " + file + ": no such file");
+  }
+  if (llvm::Error e = loadSource(opts.source, false, s.cfg, s.store, &s.tokenizer))
+    return e;
+  if (llvm::Error e = validateTokenizer(s.tokenizer, opts.source))
+    return asBadInput(std::move(e));
+  if (s.cfg.checkpointQuant && quantizesProjections(opts.quant))
+    return badInput(opts.source + ": is already quantized (quantization_config: " +
+                    s.cfg.checkpointQuant->method + " w" +
+                    std::to_string(s.cfg.checkpointQuant->bits) + "); compile it with --quant "
+                    "none (its projections are imported as they are), not --quant " +
+                    opts.quant);
+  if (s.cfg.checkpointQuant && checkpoint != nullptr)
+    return badInput(opts.source + ": is already a " + s.cfg.checkpointQuant->method +
+                    " checkpoint; export quantizes a float model");
+  clock.stage("load");
+
+  auto moduleOr = importModel(s.ctx, s.cfg, s.store.get());
+  if (!moduleOr)
+    return badInput(opts.source + ": " + llvm::toString(moduleOr.takeError()));
+  s.module = std::move(*moduleOr);
+  clock.stage("import");
+  s.provider = std::make_unique<StoreProvider>(*s.store);
+  setWeightProvider(&s.ctx, s.provider.get());
+  if (isCalibratedQuantScheme(opts.quant)) {
+    CalibrationOptions copts{opts.calibFile, opts.calibTokens, opts.calibSamples,
+                             opts.calibSeqLen};
+    auto calibOr = loadCalibration(copts, s.tokenizer, s.cfg.maxPositionEmbeddings);
+    if (!calibOr)
+      return asBadInput(calibOr.takeError());
+    s.calib = std::move(*calibOr);
+    for (int32_t id : s.calib.tokens)
+      if (id >= s.cfg.vocabSize)
+        return badInput("--calib-tokens " + s.calib.source + ": token id " + std::to_string(id) +
+                        " is outside the model's vocabulary of " +
+                        std::to_string(s.cfg.vocabSize));
+    llvm::errs() << "qlc: calibrating on " << s.calib.samples << " x " << s.calib.seqLen
+                 << " tokens of " << s.calib.source << "\n";
+    setCalibrationData(&s.ctx, &s.calib);
+    clock.stage("calibration text");
+  } else if (opts.calibFlagsGiven || opts.actOrder) {
+    return badInput(std::string(opts.actOrder ? "--act-order" : "--calib") +
+                    " applies to the calibrated schemes (gptq-*, awq-*), not --quant " +
+                    opts.quant);
+  }
+  // --verbose shows the passes' remarks (a fusion refused, a weight left unquantized).
+  mlir::ScopedDiagnosticHandler remarks(&s.ctx, [&](mlir::Diagnostic &d) {
+    if (d.getSeverity() != mlir::DiagnosticSeverity::Remark)
+      return mlir::failure(); // errors go on to the default handler
+    if (opts.verbose)
+      llvm::errs() << "qlc: remark: " << d.str() << "\n";
+    return mlir::success();
+  });
+  PipelineRequest req;
+  req.po.quant = opts.quant;
+  req.po.groupSize = opts.groupSize;
+  req.po.kvCache = opts.kvCache;
+  req.po.embeddingDtype = opts.embeddingDtype;
+  req.po.fuse = opts.fuse && checkpoint == nullptr;
+  req.po.actOrder = opts.actOrder;
+  req.passPipeline = opts.passPipeline;
+  req.printIrAfterAll = opts.printIrAfterAll;
+  req.printIrAfter = opts.printIrAfter;
+  req.timing = opts.timing;
+  if (llvm::Error e = runPipeline(*s.module, req))
+    return e;
+  clock.stage("passes");
+  if (checkpoint == nullptr)
+    return llvm::Error::success();
+  if (llvm::Error e = writeCheckpoint(*s.module, s.cfg, *s.store, *checkpoint))
+    return e;
+  clock.stage("write checkpoint");
+  if (!opts.fuse)
+    return llvm::Error::success();
+  req.po.quantize = false;
+  req.po.fuse = true;
+  return runPipeline(*s.module, req);
+}
+
+/// The checkpoint options of --emit-checkpoint / qlc export, checked before any work.
+llvm::Expected<ExportOptions> checkpointOptions(const CompileOptions &opts,
+                                                const std::string &outDir) {
+  if (!opts.passPipeline.empty())
+    return badInput("--pass-pipeline cannot be combined with writing a checkpoint (its "
+                    "layout follows --quant)");
+  auto formatOr = exportFormatFor(opts.quant);
+  if (!formatOr)
+    return formatOr.takeError();
+  if (opts.checkpointFormat != "gptq" && opts.checkpointFormat != "gptq_v2")
+    return badInput("--checkpoint-format " + opts.checkpointFormat +
+                    ": unknown (available: gptq, gptq_v2)");
+  std::error_code ec;
+  if (!fs::is_directory(opts.source, ec))
+    return badInput(opts.source + ": writing a checkpoint needs a Hugging Face model folder "
+                                  "(its config.json is the checkpoint's)");
+  if (fs::exists(outDir, ec) && (!fs::is_directory(outDir, ec) || !fs::is_empty(outDir, ec)))
+    return badInput(outDir + ": exists and is not an empty directory");
+  fs::path parent = fs::absolute(outDir).parent_path();
+  if (!fs::is_directory(parent, ec))
+    return badInput(outDir + ": the parent directory " + parent.string() + " does not exist");
+  ExportOptions e;
+  e.sourceDir = opts.source;
+  e.outDir = outDir;
+  e.format = *formatOr;
+  e.gptqFormat = opts.checkpointFormat;
+  e.descAct = opts.actOrder;
+  e.quantizer = std::string("qlc ") + QLC_VERSION_STRING + " " + opts.quant;
+  return e;
+}
+
 } // namespace
+
+llvm::Error exportCheckpoint(const CompileOptions &opts) {
+  Stopwatch clock(opts.verbose || opts.timing);
+  if (opts.output.empty())
+    return badInput("missing -o DIR: where to write the checkpoint");
+  auto ckOr = checkpointOptions(opts, opts.output);
+  if (!ckOr)
+    return ckOr.takeError();
+  CompileOptions o = opts;
+  o.fuse = false;
+  Session s;
+  return loadAndRunPasses(o, s, clock, &*ckOr);
+}
 
 llvm::Error compileModel(const CompileOptions &opts) {
   Stopwatch clock(opts.verbose || opts.timing);
@@ -312,75 +464,21 @@ llvm::Error compileModel(const CompileOptions &opts) {
       return badInput(opts.output + ": the output directory " + parent.string() +
                       " is not writable");
   }
-
-  // Calibration files are checked before the (possibly long) model load.
-  for (const auto &[flag, file] : {std::pair<std::string, std::string>{"--calib", opts.calibFile},
-                                   {"--calib-tokens", opts.calibTokens}}) {
-    std::error_code ec;
-    if (!file.empty() && !fs::is_regular_file(file, ec))
-      return badInput(flag + " " + file + ": no such file");
+  std::optional<ExportOptions> checkpoint;
+  if (!opts.emitCheckpoint.empty()) {
+    auto ckOr = checkpointOptions(opts, opts.emitCheckpoint);
+    if (!ckOr)
+      return ckOr.takeError();
+    checkpoint = std::move(*ckOr);
   }
 
-  ModelConfig cfg;
-  std::unique_ptr<WeightStore> store;
-  TokenizerAsset tokenizer;
-  if (llvm::Error e = loadSource(opts.source, false, cfg, store, &tokenizer))
+  Session s;
+  if (llvm::Error e = loadAndRunPasses(opts, s, clock, checkpoint ? &*checkpoint : nullptr))
     return e;
-  if (llvm::Error e = validateTokenizer(tokenizer, opts.source))
-    return asBadInput(std::move(e));
-  clock.stage("load");
-
-  mlir::MLIRContext ctx;
-  auto moduleOr = importModel(ctx, cfg, store.get());
-  if (!moduleOr)
-    return badInput(opts.source + ": " + llvm::toString(moduleOr.takeError()));
-  clock.stage("import");
-  StoreProvider provider(*store);
-  setWeightProvider(&ctx, &provider);
-  CalibrationData calib;
-  if (isCalibratedQuantScheme(opts.quant)) {
-    CalibrationOptions copts{opts.calibFile, opts.calibTokens, opts.calibSamples,
-                             opts.calibSeqLen};
-    auto calibOr = loadCalibration(copts, tokenizer, cfg.maxPositionEmbeddings);
-    if (!calibOr)
-      return asBadInput(calibOr.takeError());
-    calib = std::move(*calibOr);
-    for (int32_t id : calib.tokens)
-      if (id >= cfg.vocabSize)
-        return badInput("--calib-tokens " + calib.source + ": token id " + std::to_string(id) +
-                        " is outside the model's vocabulary of " +
-                        std::to_string(cfg.vocabSize));
-    llvm::errs() << "qlc: calibrating on " << calib.samples << " x " << calib.seqLen
-                 << " tokens of " << calib.source << "\n";
-    setCalibrationData(&ctx, &calib);
-    clock.stage("calibration text");
-  } else if (opts.calibFlagsGiven || opts.actOrder) {
-    return badInput(std::string(opts.actOrder ? "--act-order" : "--calib") +
-                    " applies to the calibrated schemes (gptq-*, awq-*), not --quant " +
-                    opts.quant);
-  }
-  // --verbose shows the passes' remarks (a fusion refused, a weight left unquantized).
-  mlir::ScopedDiagnosticHandler remarks(&ctx, [&](mlir::Diagnostic &d) {
-    if (d.getSeverity() != mlir::DiagnosticSeverity::Remark)
-      return mlir::failure(); // errors go on to the default handler
-    if (opts.verbose)
-      llvm::errs() << "qlc: remark: " << d.str() << "\n";
-    return mlir::success();
-  });
-  PipelineRequest req;
-  req.po.quant = opts.quant;
-  req.po.groupSize = opts.groupSize;
-  req.po.kvCache = opts.kvCache;
-  req.po.embeddingDtype = opts.embeddingDtype;
-  req.po.fuse = opts.fuse;
-  req.po.actOrder = opts.actOrder;
-  req.passPipeline = opts.passPipeline;
-  req.printIrAfterAll = opts.printIrAfterAll;
-  req.printIrAfter = opts.printIrAfter;
-  req.timing = opts.timing;
-  if (llvm::Error e = runPipeline(**moduleOr, req))
-    return e;
-  clock.stage("passes");
+  ModelConfig &cfg = s.cfg;
+  std::unique_ptr<WeightStore> &store = s.store;
+  TokenizerAsset &tokenizer = s.tokenizer;
+  mlir::OwningOpRef<mlir::ModuleOp> *moduleOr = &s.module;
 
   CodegenOptions co;
   co.maxTokens = opts.maxTokens;
@@ -410,6 +508,12 @@ llvm::Error compileModel(const CompileOptions &opts) {
 
   int64_t maxSeq = opts.maxSeqLen ? opts.maxSeqLen : std::min<int64_t>(cfg.maxPositionEmbeddings, 4096);
   json manifest = makeManifest(cfg, opts, target, *cgOr, maxSeq);
+  if (const auto &cq = cfg.checkpointQuant)
+    manifest["quant"]["checkpoint"] = {{"quant_method", cq->method},
+                                       {"bits", cq->bits},
+                                       {"group_size", cq->groupSize},
+                                       {"desc_act", cq->descAct},
+                                       {"format", cq->format}};
   std::vector<PackedWeight> packed = cgOr->weights;
   if (!tokenizer.json.empty()) {
     // The tokenizer travels in the weights section, memory-mapped like the weights.

@@ -36,6 +36,8 @@ struct CompileOptions {
   bool timing = false;
   bool verbose = false;
   bool keepTemps = false;
+  std::string emitCheckpoint;  // also write the quantized model as a GPTQ/AWQ checkpoint here
+  std::string checkpointFormat = "gptq"; // gptq (AutoGPTQ v1 zeros) or gptq_v2
 };
 
 /// Errors carry a category: bad input (exit code 2) or an internal failure (exit 1).
@@ -51,6 +53,11 @@ public:
 
 /// Runs the whole pipeline: import, passes, codegen, host compile, artifact write.
 llvm::Error compileModel(const CompileOptions &opts);
+
+/// Runs the pipeline of opts.quant up to quantization (no codegen) and writes the result
+/// to the folder opts.output as an AutoGPTQ (gptq-*, rtn-*) or AutoAWQ GEMM (awq-w4)
+/// checkpoint that transformers and vLLM load.
+llvm::Error exportCheckpoint(const CompileOptions &opts);
 
 /// Imports `source` (a model folder, or a config.json alone when configOnly) and prints
 /// its qlc IR to stdout, after the compile pipeline of `quant` (and the fusion passes

@@ -1,6 +1,8 @@
 //===- DumpWeights.cpp - debug dumps of imported weights and tokenizers ----===//
 #include "compiler/DumpWeights.h"
 
+#include "compiler/Checkpoint.h"
+
 #include "compiler/Compile.h"
 #include "compiler/GgufImport.h"
 #include "compiler/Importer.h"
@@ -136,6 +138,8 @@ llvm::Error dumpCompiled(const std::string &source, const std::string &outDir,
     if (!sOr)
       return badInput(llvm::toString(sOr.takeError()));
     store = std::move(*sOr);
+    if (llvm::Error e = repackCheckpoint(cfg, *store))
+      return badInput(source + ": " + llvm::toString(std::move(e)));
   }
   mlir::MLIRContext ctx;
   auto moduleOr = importModel(ctx, cfg, store.get());

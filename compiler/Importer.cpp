@@ -1,6 +1,8 @@
 //===- Importer.cpp - Hugging Face model -> qlc dialect --------------------===//
 #include "compiler/Importer.h"
 
+#include "compiler/Checkpoint.h"
+
 #include "ir/QlcDialect.h"
 #include "ir/QlcOps.h"
 
@@ -83,7 +85,85 @@ private:
     if (problem.empty())
       problem = msg;
   }
+  /// A qlc.weight of an integer tensor the checkpoint repacker made, checked against
+  /// the shape the config implies; `shown` names the checkpoint tensor in errors.
+  Value packedWeight(const std::string &name, llvm::ArrayRef<int64_t> shape, Type elt,
+                     const std::string &shown) {
+    const TensorRef *t = store->find(name);
+    if (t == nullptr) {
+      fail("internal error: repacked tensor '" + name + "' is missing");
+      return {};
+    }
+    if (t->shape != std::vector<int64_t>(shape.begin(), shape.end())) {
+      fail("tensor '" + shown + "' repacks to " + shapeStr(t->shape) +
+           " where config.json implies " + shapeStr(shape) + " (qlc's layout)");
+      return {};
+    }
+    return b.create<WeightOp>(loc, RankedTensorType::get(shape, elt), b.getStringAttr(name));
+  }
+  /// A projection of a pre-quantized checkpoint: qlc.quantized_linear over the tensors
+  /// repackCheckpoint made (or, config-only, over tensors of the shapes it would make).
+  Value quantizedLinear(Value x, const std::string &prefix, int64_t out, int64_t in,
+                        bool bias) {
+    const CheckpointQuant &cq = *cfg.checkpointQuant;
+    const int64_t bits = cq.bits, gs = cq.groupSize < 0 ? in : cq.groupSize;
+    const int64_t groups = (in + gs - 1) / gs, rowBytes = (in * bits + 7) / 8;
+    auto u8 = b.getIntegerType(8, /*isSigned=*/false);
+    const std::string qwName = repackedName(prefix, "qweight");
+    Value qw, sc, zp, perm;
+    bool symmetric = cq.sym && cq.method == "gptq";
+    if (store != nullptr) {
+      const TensorRef *t = store->find(qwName);
+      if (t != nullptr && (t->shape.size() != 2 || t->shape[0] != out || t->shape[1] != rowBytes)) {
+        const int64_t k = t->shape.size() == 2 ? t->shape[1] * 8 / bits : 0;
+        fail("tensor '" + prefix + ".qweight' holds a weight of " +
+             std::to_string(t->shape.empty() ? 0 : t->shape[0]) + " outputs x " +
+             std::to_string(k) + " inputs but config.json implies " + std::to_string(out) +
+             " x " + std::to_string(in));
+        return {};
+      }
+      qw = packedWeight(qwName, {out, rowBytes}, u8, prefix + ".qweight");
+      sc = packedWeight(repackedName(prefix, "scales"), {out, groups}, b.getF16Type(),
+                        prefix + ".scales");
+      symmetric = store->find(repackedName(prefix, "zeros")) == nullptr;
+      if (!symmetric)
+        zp = packedWeight(repackedName(prefix, "zeros"), {out, groups}, u8, prefix + ".qzeros");
+      if (store->find(repackedName(prefix, "perm")))
+        perm = packedWeight(repackedName(prefix, "perm"), {in}, b.getI32Type(), prefix + ".g_idx");
+      if (!qw || !sc || (!symmetric && !zp))
+        return {};
+    } else {
+      auto mk = [&](const std::string &part, llvm::ArrayRef<int64_t> shape, Type elt) -> Value {
+        return b.create<WeightOp>(loc, RankedTensorType::get(shape, elt),
+                                  b.getStringAttr(repackedName(prefix, part)));
+      };
+      qw = mk("qweight", {out, rowBytes}, u8);
+      sc = mk("scales", {out, groups}, b.getF16Type());
+      if (!symmetric)
+        zp = mk("zeros", {out, groups}, u8);
+      if (cq.descAct)
+        perm = mk("perm", {in}, b.getI32Type());
+    }
+    Value bv = bias ? weight(prefix + ".bias", {out}) : Value();
+    if (bias && !bv)
+      return {};
+    return b.create<QuantizedLinearOp>(
+        loc, act(out), x, qw, sc, zp, /*scales2=*/Value(), bv, perm, b.getStringAttr("int"),
+        b.getI64IntegerAttr(bits), b.getI64IntegerAttr(gs), b.getI64IntegerAttr(in),
+        b.getI64IntegerAttr(out), b.getBoolAttr(symmetric), b.getF64FloatAttr(0.0),
+        b.getStringAttr(prefix + ".weight"));
+  }
   Value linear(Value x, const std::string &prefix, int64_t out, int64_t in, bool bias) {
+    // In a pre-quantized checkpoint a projection is quantized when it has a qweight;
+    // others (modules_to_not_convert) keep their float weight.
+    if (cfg.checkpointQuant &&
+        (store == nullptr ? true : store->find(repackedName(prefix, "qweight")) != nullptr))
+      return quantizedLinear(x, prefix, out, in, bias);
+    if (cfg.checkpointQuant && store != nullptr && store->find(prefix + ".weight") == nullptr) {
+      fail("missing tensor '" + prefix + ".qweight' (a " + cfg.checkpointQuant->method +
+           " checkpoint; no float '" + prefix + ".weight' either)");
+      return {};
+    }
     Value w = weight(prefix + ".weight", {out, in});
     Value bv = bias ? weight(prefix + ".bias", {out}) : Value();
     if (!w || (bias && !bv))

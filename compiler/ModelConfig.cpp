@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <climits>
 #include <fstream>
 #include <sstream>
@@ -116,6 +118,99 @@ void parseRope(Reader &r, ModelConfig &c) {
     r.note("llama3 rope scaling needs high_freq_factor > low_freq_factor");
 }
 
+/// quantization_config: AutoGPTQ/GPTQModel (quant_method gptq) or AutoAWQ GEMM (awq), with
+/// the keys transformers' GPTQConfig/AwqConfig write (and AutoAWQ's w_bit/q_group_size).
+void parseQuantConfig(Reader &r, ModelConfig &c) {
+  const json &q = r.j["quantization_config"];
+  auto bad = [&](const std::string &key, const std::string &why) {
+    r.note("quantization_config." + key + ": " + why);
+  };
+  if (!q.is_object())
+    return r.note("'quantization_config' must be an object");
+  if (!q.contains("quant_method") || !q["quant_method"].is_string())
+    return bad("quant_method", "missing (expected gptq or awq)");
+  CheckpointQuant cq;
+  cq.method = q["quant_method"].get<std::string>();
+  std::transform(cq.method.begin(), cq.method.end(), cq.method.begin(), ::tolower);
+  if (cq.method != "gptq" && cq.method != "awq")
+    return bad("quant_method", "'" + cq.method +
+                                   "' is not supported (supported: gptq, awq; bitsandbytes, "
+                                   "fp8 and others are not)");
+  auto intKey = [&](std::initializer_list<const char *> keys, int64_t dflt,
+                    std::string &used) -> int64_t {
+    for (const char *k : keys)
+      if (q.contains(k) && !q[k].is_null()) {
+        used = k;
+        if (!q[k].is_number_integer()) {
+          bad(k, "must be an integer");
+          return dflt;
+        }
+        return q[k].get<int64_t>();
+      }
+    used = *keys.begin();
+    return dflt;
+  };
+  auto boolKey = [&](const char *k, bool dflt) {
+    if (!q.contains(k) || q[k].is_null())
+      return dflt;
+    if (!q[k].is_boolean()) {
+      bad(k, "must be true or false");
+      return dflt;
+    }
+    return q[k].get<bool>();
+  };
+  auto strKey = [&](std::initializer_list<const char *> keys, const std::string &dflt,
+                    std::string &used) {
+    for (const char *k : keys)
+      if (q.contains(k) && !q[k].is_null()) {
+        used = k;
+        if (!q[k].is_string()) {
+          bad(k, "must be a string");
+          return dflt;
+        }
+        std::string v = q[k].get<std::string>();
+        std::transform(v.begin(), v.end(), v.begin(), ::tolower);
+        return v;
+      }
+    used = *keys.begin();
+    return dflt;
+  };
+  std::string bitsKey, groupKey, formatKey;
+  cq.bits = intKey({"bits", "w_bit"}, -1, bitsKey);
+  cq.groupSize = intKey({"group_size", "q_group_size"}, cq.method == "awq" ? 128 : -1, groupKey);
+  if (cq.groupSize == 0 || cq.groupSize < -1)
+    bad(groupKey, "must be positive or -1 (one group per row), got " +
+                      std::to_string(cq.groupSize));
+  if (cq.method == "gptq") {
+    if (cq.bits != 4 && cq.bits != 8)
+      bad(bitsKey, cq.bits < 0 ? "missing" : std::to_string(cq.bits) +
+                                                 " bits are not supported (gptq: 4 or 8)");
+    cq.descAct = boolKey("desc_act", false);
+    cq.sym = boolKey("sym", true);
+    cq.format = strKey({"checkpoint_format", "format"}, "gptq", formatKey);
+    if (cq.format != "gptq" && cq.format != "gptq_v2")
+      bad(formatKey, "'" + cq.format + "' is not supported (supported: gptq, gptq_v2)");
+    if (q.contains("dynamic") && !q["dynamic"].is_null() &&
+        !(q["dynamic"].is_object() && q["dynamic"].empty()))
+      bad("dynamic", "per-module overrides are not supported");
+    std::string packKey;
+    std::string pack = strKey({"pack_dtype"}, "int32", packKey);
+    if (pack != "int32" && pack != "torch.int32")
+      bad(packKey, "'" + pack + "' is not supported (int32 only)");
+  } else {
+    if (cq.bits != 4)
+      bad(bitsKey, cq.bits < 0 ? "missing"
+                               : std::to_string(cq.bits) + " bits are not supported (awq: 4)");
+    if (!boolKey("zero_point", true))
+      bad("zero_point", "false is not supported (AutoAWQ GEMM checkpoints have zero points)");
+    cq.format = strKey({"version"}, "gemm", formatKey);
+    if (cq.format != "gemm")
+      bad(formatKey, "'" + cq.format + "' is not supported (supported: gemm)");
+    cq.sym = false;
+  }
+  c.checkpointQuant = cq;
+}
+
 } // namespace
 
 const std::vector<std::string> &supportedArchitectures() {
@@ -206,6 +301,8 @@ llvm::Expected<ModelConfig> parseModelConfig(const std::string &text, const std:
         if (v.is_number_integer())
           c.eosTokenIds.push_back(v.get<int64_t>());
   }
+  if (r.has("quantization_config"))
+    parseQuantConfig(r, c);
   if (!r.problem.empty())
     return err(r.problem);
   return c;

@@ -13,6 +13,19 @@
 
 namespace qlc {
 
+/// The quantization_config of a pre-quantized checkpoint (AutoGPTQ/GPTQModel or AutoAWQ
+/// GEMM), as transformers reads it.
+struct CheckpointQuant {
+  std::string method;     // "gptq" or "awq"
+  int64_t bits = 4;
+  int64_t groupSize = -1; // -1: one group per row
+  bool descAct = false;   // gptq: act-order (g_idx may then be a permutation of groups)
+  bool sym = true;        // gptq: symmetric (zeros all 2^(bits-1))
+  /// gptq checkpoint_format: "gptq" (v1: qzeros hold zero - 1) or "gptq_v2" (the zero
+  /// itself); awq: "gemm".
+  std::string format = "gptq";
+};
+
 /// The architecture-independent description of a decoder-only model.
 struct ModelConfig {
   std::string architecture; // LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM
@@ -27,6 +40,8 @@ struct ModelConfig {
   std::string dtype = "float32"; // torch_dtype / dtype, informational
   int64_t bosTokenId = -1;
   std::vector<int64_t> eosTokenIds;
+  /// Set when config.json has a quantization_config qlc can import.
+  std::optional<CheckpointQuant> checkpointQuant;
 };
 
 /// The architectures the importer understands.

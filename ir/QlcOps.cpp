@@ -117,6 +117,8 @@ LogicalResult QuantizedLinearOp::verify() {
       return emitOpError("zeros must be ui8 [") << n << ", " << groups << "]";
     if (getScales2())
       return emitOpError("scales2 belongs to nf4 double quantization only");
+    if (getPerm() && (!shapeIs(getPerm(), {k}) || !elt(getPerm()).isSignlessInteger(32)))
+      return emitOpError("perm must be i32 [") << k << "] (one input feature per column)";
     return success();
   }
   if (getFormat() == "nf4") {
@@ -127,6 +129,8 @@ LogicalResult QuantizedLinearOp::verify() {
       return emitOpError("nf4 qweight must be [") << (total + 1) / 2 << "]";
     if (getZeros())
       return emitOpError("nf4 takes no zeros");
+    if (getPerm())
+      return emitOpError("nf4 takes no input permutation (perm is for the int format)");
     if (!shapeIs(getScales(), {blocks}))
       return emitOpError("nf4 scales must be [") << blocks << "]";
     if (getScales2()) {

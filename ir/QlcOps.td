@@ -106,11 +106,22 @@ def Qlc_QuantizedLinearOp : Qlc_Op<"quantized_linear",
     quantization, in ui8 codes of bitsandbytes' dynamic 8-bit map with one f32 scale
     per 256 blocks in `scales2` plus the float `absmax_offset` added back.
 
+    `perm` (int format only): an input permutation, i32 [in_features]. The op then
+    computes `x[:, perm] * dequant(W)^T`: the columns of W are stored in permuted order,
+    column j holding input feature perm[j], so that groups of `group_size` consecutive
+    stored columns are contiguous. This is how a GPTQ checkpoint quantized with act-order
+    (desc_act) and a g_idx that is not the identity grouping is represented exactly.
+    `perm` must be a permutation of [0, in_features); the verifier checks its shape and
+    type, the importer its values.
+
     Example:
     ```mlir
     %y = qlc.quantized_linear %x, %q, %s, %z {format = "int", bits = 4 : i64,
          group_size = 32 : i64, in_features = 64 : i64, out_features = 96 : i64}
          : (tensor<?x64xf32>, tensor<96x32xui8>, tensor<96x2xf16>, tensor<96x2xui8>) -> tensor<?x96xf32>
+    %p = qlc.quantized_linear %x, %q, %s zeros %z perm %perm {format = "int", bits = 4 : i64,
+         group_size = 32 : i64, in_features = 64 : i64, out_features = 96 : i64}
+         : (tensor<?x64xf32>, tensor<96x32xui8>, tensor<96x2xf16>, tensor<96x2xui8>, tensor<64xi32>) -> tensor<?x96xf32>
     ```
   }];
   let arguments = (ins Qlc_Activation:$x, Qlc_AnyWeightTensor:$qweight,
@@ -118,6 +129,7 @@ def Qlc_QuantizedLinearOp : Qlc_Op<"quantized_linear",
                        Optional<Qlc_AnyWeightTensor>:$zeros,
                        Optional<Qlc_AnyWeightTensor>:$scales2,
                        Optional<Qlc_WeightTensor>:$bias,
+                       Optional<Qlc_AnyWeightTensor>:$perm,
                        StrAttr:$format, I64Attr:$bits, I64Attr:$group_size,
                        I64Attr:$in_features, I64Attr:$out_features,
                        DefaultValuedAttr<BoolAttr, "false">:$symmetric,
@@ -126,7 +138,7 @@ def Qlc_QuantizedLinearOp : Qlc_Op<"quantized_linear",
   let results = (outs Qlc_Activation:$result);
   let assemblyFormat = [{
     $x `,` $qweight `,` $scales (`zeros` $zeros^)? (`scales2` $scales2^)? (`bias` $bias^)?
-    attr-dict `:` functional-type(operands, results)
+    (`perm` $perm^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }

@@ -124,6 +124,39 @@ auto scalesOf = [](QuantizedLinearOp q) -> Value { return q.getScales(); };
 auto zerosOf = [](QuantizedLinearOp q) -> Value { return q.getZeros(); };
 auto weightOf = [](LinearOp l) -> Value { return l.getWeight(); };
 
+/// Two input permutations are the same: one tensor, or (with a weight provider) tensors
+/// of equal contents. Without data, differently named tensors count as different.
+bool samePerm(Value a, Value b) {
+  auto wa = a.getDefiningOp<WeightOp>(), wb = b.getDefiningOp<WeightOp>();
+  if (!wa || !wb)
+    return a == b;
+  if (wa.getTensorName() == wb.getTensorName())
+    return true;
+  WeightProvider *wp = getWeightProvider(a.getContext());
+  if (wp == nullptr)
+    return false;
+  auto ra = wp->readRaw(wa.getTensorName().str());
+  if (!ra)
+    return false;
+  std::vector<uint8_t> first(ra->data, ra->data + ra->bytes); // views die on the next read
+  auto rb = wp->readRaw(wb.getTensorName().str());
+  return rb && rb->bytes == first.size() && std::equal(first.begin(), first.end(), rb->data);
+}
+
+/// Why the projections' input permutations keep them apart, or empty: all must have
+/// none, or all the same one (the fused projection gathers its input once).
+std::string checkPerms(ArrayRef<Operation *> ops) {
+  Value p0 = cast<QuantizedLinearOp>(ops.front()).getPerm();
+  for (Operation *o : ops) {
+    Value p = cast<QuantizedLinearOp>(o).getPerm();
+    if (static_cast<bool>(p) != static_cast<bool>(p0))
+      return "some have an input permutation (act-order) and some do not";
+    if (p && !samePerm(p0, p))
+      return "their input permutations (act-order) differ";
+  }
+  return "";
+}
+
 /// Why quantized projections cannot share one packed tensor, or empty.
 std::string checkScheme(ArrayRef<Operation *> ops) {
   auto first = cast<QuantizedLinearOp>(ops.front());
@@ -153,6 +186,8 @@ std::string checkScheme(ArrayRef<Operation *> ops) {
     why = checkWeights(collect<QuantizedLinearOp>(ops, scalesOf), "scale");
   if (why.empty())
     why = checkWeights(collect<QuantizedLinearOp>(ops, zerosOf), "zero point");
+  if (why.empty())
+    why = checkPerms(ops);
   return why;
 }
 
@@ -237,8 +272,10 @@ FuseOutcome fuseProjections(ArrayRef<Operation *> ops) {
   StringAttr source =
       sources.size() == ops.size() ? b.getStringAttr(fusedTensorName(sources)) : StringAttr();
   out.result = b.create<QuantizedLinearOp>(
-      loc, resultType, x, *qw, *sc, zeros, /*scales2=*/Value(), bias, q0.getFormatAttr(),
-      q0.getBitsAttr(), q0.getGroupSizeAttr(), q0.getInFeaturesAttr(), b.getI64IntegerAttr(n),
+      loc, resultType, x, *qw, *sc, zeros, /*scales2=*/Value(), bias,
+      // Equal permutations (checkPerms); the first op's is defined before the insertion.
+      cast<QuantizedLinearOp>(first).getPerm(), q0.getFormatAttr(), q0.getBitsAttr(),
+      q0.getGroupSizeAttr(), q0.getInFeaturesAttr(), b.getI64IntegerAttr(n),
       q0.getSymmetricAttr(), q0.getAbsmaxOffsetAttr(), source);
   out.kind = FuseOutcome::Fused;
   return out;

@@ -37,6 +37,10 @@ struct CompilePipelineOptions {
   bool fuse = true;
   /// gptq-*: quantize columns by decreasing Hessian diagonal (with static groups).
   bool actOrder = false;
+  /// Run the KV-cache and weight-storage passes of kvCache and quant. False: only the
+  /// fusion passes (when fuse), for a module already quantized (qlc compile
+  /// --emit-checkpoint writes the checkpoint between the two).
+  bool quantize = true;
 };
 
 /// True for the --quant schemes that run the model on calibration text (gptq-*, awq-*).

@@ -107,12 +107,12 @@ mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
     error = "--kv-cache " + opts.kvCache + ": unknown (available: f32, f16, int8)";
     return mlir::failure();
   }
-  if (opts.kvCache != "f32") {
+  if (opts.quantize && opts.kvCache != "f32") {
     QuantizeKvPassOptions o;
     o.dtype = opts.kvCache;
     pm.addPass(createQuantizeKvPass(o));
   }
-  if (mlir::failed(addQuantPasses(pm, opts, error)))
+  if (opts.quantize && mlir::failed(addQuantPasses(pm, opts, error)))
     return mlir::failure();
   // Fusion runs after quantization: projections quantized with one scheme fuse into
   // the tensors that quantizing the fused projection would make, and NF4 ones whose

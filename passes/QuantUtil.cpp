@@ -125,6 +125,7 @@ void replaceWithQuantizedLinear(LinearOp op, const IntQuantParams &p, const std:
   std::string source = op.getWeight().getDefiningOp<WeightOp>().getTensorName().str();
   auto q = b.create<QuantizedLinearOp>(
       loc, op.getType(), op.getX(), qw, sc, zp, /*scales2=*/Value(), op.getBias(),
+      /*perm=*/Value(),
       b.getStringAttr("int"), b.getI64IntegerAttr(p.bits), b.getI64IntegerAttr(gs),
       b.getI64IntegerAttr(k), b.getI64IntegerAttr(n), b.getBoolAttr(p.symmetric),
       b.getF64FloatAttr(0.0), b.getStringAttr(source));

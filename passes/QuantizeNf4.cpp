@@ -81,6 +81,7 @@ struct QuantizeNf4Pass : qlc::impl::QuantizeNf4PassBase<QuantizeNf4Pass> {
     const double offset = data != nullptr ? static_cast<double>(data->offset) : 0.0;
     auto q = b.create<qlc::QuantizedLinearOp>(
         loc, op.getType(), op.getX(), qw, absmax, /*zeros=*/Value(), absmax2, op.getBias(),
+        /*perm=*/Value(),
         b.getStringAttr("nf4"), b.getI64IntegerAttr(4), b.getI64IntegerAttr(blockSize),
         b.getI64IntegerAttr(k), b.getI64IntegerAttr(n), b.getBoolAttr(false),
         b.getF64FloatAttr(offset), b.getStringAttr(source));

@@ -63,7 +63,16 @@ int inspect(const std::string &path, bool asJson) {
                              model.at("hidden_size").get<int64_t>(), model.at("num_heads").get<int64_t>(),
                              model.at("num_kv_heads").get<int64_t>(), model.at("head_dim").get<int64_t>(),
                              model.at("vocab_size").get<int64_t>());
-    std::cout << fmt::format("quant      {}\n", m.at("quant").at("scheme").get<std::string>());
+    std::string ckpt;
+    if (const json &q = m.at("quant"); q.contains("checkpoint")) {
+      const json &c = q.at("checkpoint");
+      ckpt = fmt::format(" (pre-quantized {} checkpoint: {} bits, group size {}{})",
+                         c.at("quant_method").get<std::string>(), c.at("bits").get<int64_t>(),
+                         c.at("group_size").get<int64_t>(),
+                         c.at("desc_act").get<bool>() ? ", act-order" : "");
+    }
+    std::cout << fmt::format("quant      {}{}\n", m.at("quant").at("scheme").get<std::string>(),
+                             ckpt);
     std::cout << fmt::format("exec       max_seq_len {}, max_tokens/step {}, scratch {}\n",
                              model.at("max_seq_len").get<int64_t>(), m.at("exec").at("max_tokens").get<int64_t>(),
                              humanBytes(m.at("exec").at("scratch_bytes").get<double>()));
@@ -165,6 +174,42 @@ int main(int argc, char **argv) {
   compile->add_flag("--timing", co.timing, "Report the time of each stage and pass");
   compile->add_flag("-v,--verbose", co.verbose, "Report each stage");
   compile->add_flag("--keep-temps", co.keepTemps, "Keep the generated source and build files");
+  compile->add_option("--emit-checkpoint", co.emitCheckpoint,
+                      "Also write the quantized model to this folder as an AutoGPTQ (gptq-*, "
+                      "rtn-*) or AutoAWQ GEMM (awq-w4) checkpoint, as qlc export does");
+  compile->add_option("--checkpoint-format", co.checkpointFormat,
+                      "GPTQ checkpoint_format: gptq (AutoGPTQ v1, zeros stored minus one; "
+                      "vLLM) or gptq_v2 (GPTQModel)")
+      ->capture_default_str();
+
+  qlc::CompileOptions eo;
+  auto *exp = app.add_subcommand(
+      "export", "Quantize a model folder and write it as a GPTQ or AWQ checkpoint folder");
+  exp->add_option("source", eo.source, "Hugging Face model folder (config.json + safetensors)")
+      ->required();
+  exp->add_option("-o,--output", eo.output, "Checkpoint folder to write (new or empty)")
+      ->required();
+  exp->add_option("--quant", eo.quant,
+                  "gptq-w4, gptq-w8, rtn-w4, rtn-w8 (-sym: symmetric) as AutoGPTQ "
+                  "checkpoints; awq-w4 (-sym) as an AutoAWQ GEMM checkpoint")
+      ->required();
+  exp->add_option("--group-size", eo.groupSize, "Quantization group size, as for compile");
+  exp->add_option("--embedding-dtype", eo.embeddingDtype,
+                  "Storage of the embedding table and lm_head, as for compile")
+      ->capture_default_str();
+  auto *eCalib = exp->add_option("--calib", eo.calibFile, "Calibration text, as for compile");
+  auto *eTokens = exp->add_option("--calib-tokens", eo.calibTokens,
+                                  "Calibration token ids, as for compile");
+  auto *eSamples = exp->add_option("--calib-samples", eo.calibSamples, "As for compile")
+                       ->capture_default_str();
+  auto *eSeqLen = exp->add_option("--calib-seqlen", eo.calibSeqLen, "As for compile")
+                      ->capture_default_str();
+  exp->add_flag("--act-order", eo.actOrder, "gptq-*: act-order (static groups), as for compile");
+  exp->add_option("--checkpoint-format", eo.checkpointFormat,
+                  "gptq (AutoGPTQ v1, zeros stored minus one; vLLM) or gptq_v2 (GPTQModel)")
+      ->capture_default_str();
+  exp->add_flag("--timing", eo.timing, "Report the time of each stage and pass");
+  exp->add_flag("-v,--verbose", eo.verbose, "Report each stage");
 
   std::string importSrc, importQuant = "none";
   bool configOnly = false, importFuse = false;
@@ -217,6 +262,13 @@ int main(int argc, char **argv) {
     co.calibFlagsGiven =
         calibOpt->count() + tokensOpt->count() + samplesOpt->count() + seqLenOpt->count() > 0;
     if (llvm::Error e = qlc::compileModel(co))
+      return report(std::move(e));
+    return 0;
+  }
+  if (*exp) {
+    eo.calibFlagsGiven =
+        eCalib->count() + eTokens->count() + eSamples->count() + eSeqLen->count() > 0;
+    if (llvm::Error e = qlc::exportCheckpoint(eo))
       return report(std::move(e));
     return 0;
   }

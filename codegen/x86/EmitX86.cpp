@@ -31,6 +31,7 @@ public:
     if (dt == "i32") return "int32_t";
     return "qlc::" + dt;
   }
+  bool supportsPerm() const override { return true; }
   std::string kvFormat(const std::string &dt) const override {
     return dt == "int8" ? "qlc::x86::KvI8" : dt == "f16" ? "qlc::x86::KvF16" : "qlc::x86::KvF32";
   }

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
 #include <memory>
 
@@ -87,7 +88,51 @@ void checkQLinear(int64_t M, bool sym, bool bias, int threads) {
                                   << " sym=" << sym << " threads=" << threads;
 }
 
+/// The act-order variant: columns stored in the order of a random permutation, the input
+/// gathered through it; against sum_j W[n, j] * x[perm[j]] in float64.
+template <class Isa, int K, int N, int BITS, int G>
+void checkQLinearPerm(int64_t M, bool sym, int threads) {
+  constexpr int64_t GROUPS = (K + G - 1) / G, ROW = (static_cast<int64_t>(K) * BITS + 7) / 8;
+  std::mt19937 rng(K * 17 + N + BITS + G);
+  std::vector<uint8_t> q(N * ROW), z(N * GROUPS);
+  for (auto &b : q)
+    b = static_cast<uint8_t>(rng() & 0xff);
+  for (auto &b : z)
+    b = static_cast<uint8_t>(rng() % (1 << BITS));
+  std::vector<int32_t> perm(K);
+  for (int k = 0; k < K; ++k)
+    perm[k] = k;
+  std::shuffle(perm.begin(), perm.end(), rng);
+  auto sc = randomStored<qlc::f16>(N * GROUPS, 78);
+  auto x = randomFloats(M * K, 9 + M);
+  auto b = randomFloats(N, 7);
+  std::vector<float> y(M * N, kNaN), xp(M * K, kNaN);
+  Ctx ctx(threads);
+  x86::qlinear_int_perm<Isa, K, N, BITS, G>(&ctx.c, M, x.data(), perm.data(), xp.data(),
+                                            q.data(), sc.data.data(), sym ? nullptr : z.data(),
+                                            b.data(), y.data());
+  std::vector<double> ref(M * N);
+  for (int64_t m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double s = b[n];
+      for (int j = 0; j < K; ++j) {
+        int qi = BITS == 8 ? q[n * ROW + j] : (q[n * ROW + j / 2] >> (4 * (j % 2))) & 0xF;
+        int zero = sym ? (1 << (BITS - 1)) : z[n * GROUPS + j / G];
+        s += (qi - zero) * static_cast<double>(sc.wide[n * GROUPS + j / G]) * x[m * K + perm[j]];
+      }
+      ref[m * N + n] = s;
+    }
+  EXPECT_LT(relErr(y, ref), 2e-6) << "qlinear_int_perm<" << Isa::name << ", K=" << K
+                                  << ", N=" << N << ", bits=" << BITS << ", g=" << G
+                                  << "> M=" << M << " sym=" << sym << " threads=" << threads;
+}
+
 template <class Isa> void qlinearSuite() {
+  for (int threads : {1, 2})
+    for (int64_t M : {1, 3, 5, 70}) {
+      checkQLinearPerm<Isa, 168, 37, 4, 32>(M, false, threads); // 168 = 5*32 + 8
+      checkQLinearPerm<Isa, 96, 21, 8, 32>(M, true, threads);
+    }
   for (int threads : {1, 2})
     for (int64_t M : {1, 3, 4, 17, 70})
       for (bool sym : {false, true}) {

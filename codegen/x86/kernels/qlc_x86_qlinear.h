@@ -7,6 +7,7 @@
 //   y += scale * (sum_k q_k x_k - zero * sum_k x_k),
 // where the per-group sums of x are computed once per token row for all N outputs.
 // From 4 token rows on, rows are dequantized into the packed GEMM (qlc_x86_gemm.h).
+// qlinear_int_perm first gathers the input through an input permutation (act-order).
 #ifndef QLC_X86_QLINEAR_H
 #define QLC_X86_QLINEAR_H
 
@@ -150,6 +151,23 @@ void qlinear_int(const qlc_exec_ctx *c, int64_t M, const float *x, const uint8_t
       }
     }
   });
+}
+
+/// y[M, N] = x[:, perm] * dequant(W)^T + bias: W's columns are stored in the order of
+/// `perm` (column j holds input feature perm[j]) so that its groups are contiguous, as
+/// act-order GPTQ checkpoints need. The input rows are gathered into `xp` ([M, K]
+/// scratch) once, then the kernel above runs on them.
+template <class Isa, int K, int N, int BITS, int G>
+void qlinear_int_perm(const qlc_exec_ctx *c, int64_t M, const float *x, const int32_t *perm,
+                      float *xp, const uint8_t *qweight, const qlc::f16 *scales,
+                      const uint8_t *zeros, const float *bias, float *y) {
+  for (int64_t m = 0; m < M; ++m) {
+    const float *xr = x + m * K;
+    float *out = xp + m * K;
+    for (int64_t j = 0; j < K; ++j)
+      out[j] = xr[perm[j]];
+  }
+  qlinear_int<Isa, K, N, BITS, G>(c, M, xp, qweight, scales, zeros, bias, y);
 }
 
 } // namespace x86

@@ -315,3 +315,39 @@ func.func @nf4_blocks(%x: tensor<?x64xf32>) {
   %y = qlc.quantized_linear %x, %q, %s {format = "nf4", bits = 4 : i64, group_size = 64 : i64, in_features = 64 : i64, out_features = 8 : i64} : (tensor<?x64xf32>, tensor<256xui8>, tensor<4xf32>) -> tensor<?x8xf32>
   return
 }
+
+// -----
+
+// Tests that an input permutation must name every input feature once: i32 [in_features].
+func.func @qlinear_perm_shape(%x: tensor<?x64xf32>) {
+  %q = qlc.weight "q" : tensor<8x32xui8>
+  %s = qlc.weight "s" : tensor<8x2xf16>
+  %p = qlc.weight "p" : tensor<32xi32>
+  // expected-error @+1 {{perm must be i32 [64] (one input feature per column)}}
+  %y = qlc.quantized_linear %x, %q, %s perm %p {format = "int", bits = 4 : i64, group_size = 32 : i64, in_features = 64 : i64, out_features = 8 : i64, symmetric = true} : (tensor<?x64xf32>, tensor<8x32xui8>, tensor<8x2xf16>, tensor<32xi32>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// Tests that an input permutation of another element type is refused.
+func.func @qlinear_perm_type(%x: tensor<?x64xf32>) {
+  %q = qlc.weight "q" : tensor<8x32xui8>
+  %s = qlc.weight "s" : tensor<8x2xf16>
+  %p = qlc.weight "p" : tensor<64xf32>
+  // expected-error @+1 {{perm must be i32 [64]}}
+  %y = qlc.quantized_linear %x, %q, %s perm %p {format = "int", bits = 4 : i64, group_size = 32 : i64, in_features = 64 : i64, out_features = 8 : i64, symmetric = true} : (tensor<?x64xf32>, tensor<8x32xui8>, tensor<8x2xf16>, tensor<64xf32>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// Tests that nf4 takes no input permutation.
+func.func @nf4_perm(%x: tensor<?x64xf32>) {
+  %q = qlc.weight "q" : tensor<256xui8>
+  %s = qlc.weight "s" : tensor<8xf32>
+  %p = qlc.weight "p" : tensor<64xi32>
+  // expected-error @+1 {{nf4 takes no input permutation (perm is for the int format)}}
+  %y = qlc.quantized_linear %x, %q, %s perm %p {format = "nf4", bits = 4 : i64, group_size = 64 : i64, in_features = 64 : i64, out_features = 8 : i64} : (tensor<?x64xf32>, tensor<256xui8>, tensor<8xf32>, tensor<64xi32>) -> tensor<?x8xf32>
+  return
+}

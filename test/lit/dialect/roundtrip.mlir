@@ -57,3 +57,18 @@ func.func @fused_ops(%x: tensor<?x128xf32>, %h: tensor<?x64xf32>) -> (tensor<?x3
   %s, %n = qlc.add_rms_norm %h, %q, %w {epsilon = 1.0e-05 : f64} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>)
   return %a, %n : tensor<?x32xf32>, tensor<?x64xf32>
 }
+
+// -----
+
+// Tests that an int projection with an input permutation (act-order) round-trips.
+// CHECK-LABEL: func.func @qlinear_perm
+func.func @qlinear_perm(%x: tensor<?x64xf32>) -> tensor<?x24xf32> {
+  %q = qlc.weight "p.qlc.qweight" : tensor<24x32xui8>
+  %s = qlc.weight "p.qlc.scales" : tensor<24x2xf16>
+  %z = qlc.weight "p.qlc.zeros" : tensor<24x2xui8>
+  // CHECK: %[[P:.*]] = qlc.weight "p.qlc.perm" : tensor<64xi32>
+  %p = qlc.weight "p.qlc.perm" : tensor<64xi32>
+  // CHECK: qlc.quantized_linear %{{.*}}, %{{.*}}, %{{.*}} zeros %{{.*}} perm %[[P]] {bits = 4 : i64, format = "int", group_size = 32 : i64, in_features = 64 : i64, out_features = 24 : i64}
+  %y = qlc.quantized_linear %x, %q, %s zeros %z perm %p {format = "int", bits = 4 : i64, group_size = 32 : i64, in_features = 64 : i64, out_features = 24 : i64} : (tensor<?x64xf32>, tensor<24x32xui8>, tensor<24x2xf16>, tensor<24x2xui8>, tensor<64xi32>) -> tensor<?x24xf32>
+  return %y : tensor<?x24xf32>
+}
