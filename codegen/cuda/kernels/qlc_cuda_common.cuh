@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace qlc {
 namespace cuda {
@@ -107,10 +108,10 @@ template <> __device__ __forceinline__ float widen_word<bf16>(unsigned w, int i)
 
 /// E consecutive elements of T at p (aligned to E * sizeof(T)) widened to f32, with one
 /// load through the read-only cache.
-template <int E, class T> __device__ __forceinline__ void load_f32(const T *p, float (&out)[E]) {
+template <int E, class T, class Raw>
+__device__ __forceinline__ void widen_raw(const Raw &r, float (&out)[E]) {
   constexpr int B = E * static_cast<int>(sizeof(T));
-  using Raw = typename RawOf<B>::type;
-  const Raw r = __ldg(reinterpret_cast<const Raw *>(p));
+  static_assert(sizeof(Raw) == B, "one raw load holds the unit");
   if constexpr (B >= 4) {
     constexpr int PER = 4 / static_cast<int>(sizeof(T));
     unsigned w[B / 4];
@@ -121,6 +122,11 @@ template <int E, class T> __device__ __forceinline__ void load_f32(const T *p, f
   } else {
     out[0] = widen_word<T>(r, 0); // one 16-bit element in the low half
   }
+}
+
+template <int E, class T> __device__ __forceinline__ void load_f32(const T *p, float (&out)[E]) {
+  using Raw = typename RawOf<E * static_cast<int>(sizeof(T))>::type;
+  widen_raw<E, T>(__ldg(reinterpret_cast<const Raw *>(p)), out);
 }
 
 /// E consecutive floats from shared (or any) memory aligned to 4 * E (E = 1, 2, 4 or a

@@ -31,33 +31,55 @@ void embedding(cudaStream_t s, int64_t M, const int32_t *ids, const T *table, fl
   embedding_kernel<D, T><<<static_cast<unsigned>(M), row_threads<D>(), 0, s>>>(M, ids, table, y);
 }
 
-/// One row of RMSNorm by the block: y = w * (x / sqrt(mean(x^2) + eps)).
-template <int D, int NT>
-__device__ __forceinline__ void rms_norm_row(const float *xr, const float *__restrict__ w,
-                                             float eps, float *yr, float *red) {
+/// Threads of the norm kernels: a row is read once into registers, NORM_PER elements a
+/// thread, so a decode step's single row costs one round trip to memory, not three.
+constexpr int kNormPer = 4;
+template <int D> constexpr int norm_threads() {
+  int t = (D + kNormPer - 1) / kNormPer;
+  t = (t + kWarpSize - 1) / kWarpSize * kWarpSize;
+  return t > 1024 ? 1024 : t;
+}
+
+/// One row of RMSNorm by the block, from the values each thread holds (v[j] is element
+/// threadIdx.x + j * NT): y = w * (x / sqrt(mean(x^2) + eps)).
+template <int D, int NT, int PER>
+__device__ __forceinline__ void rms_norm_regs(const float (&v)[PER], const float *__restrict__ w,
+                                              float eps, float *yr, float *red) {
   float ss = 0.0f;
-  for (int i = threadIdx.x; i < D; i += NT)
-    ss = fmaf(xr[i], xr[i], ss);
+#pragma unroll
+  for (int j = 0; j < PER; ++j)
+    ss = fmaf(v[j], v[j], ss);
   ss = block_sum<NT>(ss, red);
   const float inv = 1.0f / sqrtf(ss / static_cast<float>(D) + eps);
-  for (int i = threadIdx.x; i < D; i += NT)
-    yr[i] = w[i] * (xr[i] * inv);
+#pragma unroll
+  for (int j = 0; j < PER; ++j) {
+    const int i = threadIdx.x + j * NT;
+    if (i < D)
+      yr[i] = w[i] * (v[j] * inv);
+  }
 }
 
 template <int D, int NT>
 __global__ void __launch_bounds__(NT)
     rms_norm_kernel(const float *__restrict__ x, const float *__restrict__ w, float eps,
                     float *__restrict__ y) {
+  constexpr int PER = (D + NT - 1) / NT;
   __shared__ float red[NT / kWarpSize];
   const int64_t t = blockIdx.x;
-  rms_norm_row<D, NT>(x + t * D, w, eps, y + t * D, red);
+  float v[PER];
+#pragma unroll
+  for (int j = 0; j < PER; ++j) {
+    const int i = threadIdx.x + j * NT;
+    v[j] = i < D ? x[t * D + i] : 0.0f;
+  }
+  rms_norm_regs<D, NT, PER>(v, w, eps, y + t * D, red);
 }
 
 template <int D> void rms_norm(cudaStream_t s, int64_t M, const float *x, const float *w,
                                float eps, float *y) {
   if (M <= 0)
     return;
-  constexpr int NT = row_threads<D>();
+  constexpr int NT = norm_threads<D>();
   rms_norm_kernel<D, NT><<<static_cast<unsigned>(M), NT, 0, s>>>(x, w, eps, y);
 }
 
@@ -67,13 +89,22 @@ template <int D, int NT>
 __global__ void __launch_bounds__(NT)
     add_rms_norm_kernel(const float *a, const float *b, const float *__restrict__ w, float eps,
                         float *sum, float *__restrict__ y) {
+  constexpr int PER = (D + NT - 1) / NT;
   __shared__ float red[NT / kWarpSize];
   const int64_t t = blockIdx.x;
-  float *sr = sum + t * D;
-  for (int i = threadIdx.x; i < D; i += NT)
-    sr[i] = a[t * D + i] + b[t * D + i];
-  // Every thread reads back only the elements it wrote.
-  rms_norm_row<D, NT>(sr, w, eps, y + t * D, red);
+  float v[PER];
+#pragma unroll
+  for (int j = 0; j < PER; ++j) {
+    const int i = threadIdx.x + j * NT;
+    v[j] = i < D ? a[t * D + i] + b[t * D + i] : 0.0f;
+  }
+#pragma unroll
+  for (int j = 0; j < PER; ++j) {
+    const int i = threadIdx.x + j * NT;
+    if (i < D)
+      sum[t * D + i] = v[j];
+  }
+  rms_norm_regs<D, NT, PER>(v, w, eps, y + t * D, red);
 }
 
 template <int D>
@@ -81,7 +112,7 @@ void add_rms_norm(cudaStream_t s, int64_t M, const float *a, const float *b, con
                   float eps, float *sum, float *y) {
   if (M <= 0)
     return;
-  constexpr int NT = row_threads<D>();
+  constexpr int NT = norm_threads<D>();
   add_rms_norm_kernel<D, NT><<<static_cast<unsigned>(M), NT, 0, s>>>(a, b, w, eps, sum, y);
 }
 
@@ -93,7 +124,7 @@ __global__ void __launch_bounds__(NT)
   constexpr int H2 = HD / 2;
   const int64_t t = blockIdx.x;
   const float p = static_cast<float>(pos[t]);
-  for (int j = threadIdx.x; j < D / 2; j += NT) {
+  for (int j = blockIdx.y * NT + threadIdx.x; j < D / 2; j += NT * gridDim.y) {
     const int h = j / H2, i = j % H2;
     const float ang = __fmul_rn(p, inv_freq[i]); // the f32 product, as transformers
     float sn, cs;
@@ -111,8 +142,10 @@ void rope(cudaStream_t s, int64_t M, const int32_t *pos, const float *inv_freq, 
   static_assert(HD % 2 == 0 && D % HD == 0, "rows hold whole heads of even width");
   if (M <= 0)
     return;
+  // Several blocks a row: a decode step's one row is spread over the multiprocessors.
   constexpr int NT = row_threads<D / 2>();
-  rope_kernel<D, HD, NT><<<static_cast<unsigned>(M), NT, 0, s>>>(pos, inv_freq, x, y);
+  constexpr unsigned PARTS = (D / 2 + NT - 1) / NT;
+  rope_kernel<D, HD, NT><<<dim3(static_cast<unsigned>(M), PARTS), NT, 0, s>>>(pos, inv_freq, x, y);
 }
 
 __device__ __forceinline__ float silu_times(float g, float u) {

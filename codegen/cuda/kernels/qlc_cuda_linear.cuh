@@ -12,8 +12,10 @@
 //
 // A weight source Src provides:
 //   E, NR                        elements per unit, weight rows per warp in the GEMV;
+//   UNROLL                       units per lane loaded before the first is decoded;
 //   prepare()                    per-block setup (shared tables), followed by a barrier;
-//   unit(n, u, float (&w)[E])    elements [u*E, u*E+E) of row n (past K: finite values);
+//   Raw load(n, u)               the bytes of unit u of row n (one load);
+//   decode(raw, n, u, float (&w)[E])  its elements [u*E, u*E+E) (past K: finite values);
 //   at(n, k)                     element k of row n, for the GEMM.
 #ifndef QLC_CUDA_LINEAR_CUH
 #define QLC_CUDA_LINEAR_CUH
@@ -25,7 +27,7 @@ namespace cuda {
 
 /// Up to this many token rows the GEMV is used, the tiled GEMM from the next row on.
 constexpr int kGemvMaxM = 8;
-constexpr int kGemvWarps = 8;
+constexpr int kGemvWarps = 4;
 constexpr int kGemvThreads = kGemvWarps * kWarpSize;
 /// Floats of shared memory for the staged x chunk (MT token rows of KC columns).
 constexpr int kGemvSmemFloats = 8192;
@@ -41,10 +43,10 @@ template <int K, int E, int MT> __host__ __device__ constexpr int gemv_chunk() {
 }
 
 template <class Src, int K, int N, int MT>
-__global__ void __launch_bounds__(kGemvThreads, 2)
+__global__ void __launch_bounds__(kGemvThreads, 4)
     gemv_kernel(int M, const float *__restrict__ x, Src src, const float *__restrict__ bias,
                 float *__restrict__ y) {
-  constexpr int E = Src::E, NR = Src::NR;
+  constexpr int E = Src::E, NR = Src::NR, UN = Src::UNROLL;
   constexpr int KPAD = static_cast<int>(round_up(K, E));
   constexpr int KC = gemv_chunk<K, E, MT>();
   __shared__ __align__(16) float xs[MT * KC];
@@ -65,28 +67,42 @@ __global__ void __launch_bounds__(kGemvThreads, 2)
     }
     __syncthreads();
     const int units = (KPAD - k0 < KC ? KPAD - k0 : KC) / E;
-    for (int uu = lane; uu < units; uu += kWarpSize) {
-      const int u = k0 / E + uu;
-      float w[NR][E];
+    // UN units of NR rows per lane are loaded before any is used, so that enough bytes
+    // are in flight to cover the memory latency; then each is decoded and applied.
+    for (int ub = lane; ub < units; ub += kWarpSize * UN) {
+      typename Src::Raw raw[UN][NR];
 #pragma unroll
-      for (int r = 0; r < NR; ++r) {
-        if (n0 + r < N) {
-          src.unit(n0 + r, u, w[r]);
-        } else {
-#pragma unroll
-          for (int e = 0; e < E; ++e)
-            w[r][e] = 0.0f;
-        }
-      }
-#pragma unroll
-      for (int m = 0; m < MT; ++m) {
-        float xv[E];
-        load_smem<E>(xs + m * KC + uu * E, xv);
+      for (int i = 0; i < UN; ++i)
 #pragma unroll
         for (int r = 0; r < NR; ++r)
+          if (ub + kWarpSize * i < units && n0 + r < N)
+            raw[i][r] = src.load(n0 + r, k0 / E + ub + kWarpSize * i);
 #pragma unroll
-          for (int e = 0; e < E; ++e)
-            acc[m][r] = fmaf(xv[e], w[r][e], acc[m][r]);
+      for (int i = 0; i < UN; ++i) {
+        const int uu = ub + kWarpSize * i;
+        if (uu < units) {
+          float w[NR][E];
+#pragma unroll
+          for (int r = 0; r < NR; ++r) {
+            if (n0 + r < N) {
+              src.decode(raw[i][r], n0 + r, k0 / E + uu, w[r]);
+            } else {
+#pragma unroll
+              for (int e = 0; e < E; ++e)
+                w[r][e] = 0.0f;
+            }
+          }
+#pragma unroll
+          for (int m = 0; m < MT; ++m) {
+            float xv[E];
+            load_smem<E>(xs + m * KC + uu * E, xv);
+#pragma unroll
+            for (int r = 0; r < NR; ++r)
+#pragma unroll
+              for (int e = 0; e < E; ++e)
+                acc[m][r] = fmaf(xv[e], w[r][e], acc[m][r]);
+          }
+        }
       }
     }
   }
@@ -186,10 +202,15 @@ void launch_gemm(cudaStream_t s, int64_t M, const float *x, const Src &src, cons
 template <int K, class WT, int VE> struct DenseSrc {
   static constexpr int E = VE;
   static constexpr int NR = 2;
+  static constexpr int UNROLL = 4;
+  using Raw = typename RawOf<VE * static_cast<int>(sizeof(WT))>::type;
   const WT *w;
   __device__ __forceinline__ void prepare() {}
-  __device__ __forceinline__ void unit(int64_t n, int u, float (&o)[E]) const {
-    load_f32<E>(w + n * K + static_cast<int64_t>(u) * E, o);
+  __device__ __forceinline__ Raw load(int64_t n, int u) const {
+    return __ldg(reinterpret_cast<const Raw *>(w + n * K + static_cast<int64_t>(u) * E));
+  }
+  __device__ __forceinline__ void decode(const Raw &r, int64_t, int, float (&o)[E]) const {
+    widen_raw<E, WT>(r, o);
   }
   __device__ __forceinline__ float at(int64_t n, int k) const { return to_f32(w[n * K + k]); }
 };

@@ -28,7 +28,8 @@ __device__ __forceinline__ float int_minus(unsigned q, float z) {
 /// The int format with units of VE elements (VE * BITS / 8 bytes, one load).
 template <int K, int BITS, int G, int VE> struct IntSrc {
   static constexpr int E = VE;
-  static constexpr int NR = 4;
+  static constexpr int NR = 2;
+  static constexpr int UNROLL = 8;
   static constexpr int64_t GROUPS = (K + G - 1) / G;
   static constexpr int64_t ROW_BYTES = (static_cast<int64_t>(K) * BITS + 7) / 8;
   static constexpr int UB = VE * BITS / 8;
@@ -47,9 +48,11 @@ template <int K, int BITS, int G, int VE> struct IntSrc {
     else
       return (b[j / 2] >> (4 * (j % 2))) & 0xFu;
   }
-  __device__ __forceinline__ void unit(int64_t n, int u, float (&o)[E]) const {
-    using Raw = typename RawOf<UB>::type;
-    const Raw raw = __ldg(reinterpret_cast<const Raw *>(q + n * ROW_BYTES + int64_t{u} * UB));
+  using Raw = typename RawOf<UB>::type;
+  __device__ __forceinline__ Raw load(int64_t n, int u) const {
+    return __ldg(reinterpret_cast<const Raw *>(q + n * ROW_BYTES + int64_t{u} * UB));
+  }
+  __device__ __forceinline__ void decode(const Raw &raw, int64_t n, int u, float (&o)[E]) const {
     uint8_t b[UB];
     memcpy(b, &raw, UB);
     if constexpr (G % E == 0) { // the unit lies in one group
@@ -75,11 +78,11 @@ template <int K, int BITS, int G, int VE> struct IntSrc {
   }
 };
 
-/// Unit bytes of the int GEMV: the widest load (up to 8 bytes for 8 bits, 4 for 4 bits)
+/// Unit bytes of the int GEMV: the widest load, up to 8 bytes (16 int4 or 8 int8 codes),
 /// that divides ROW_BYTES.
 template <int K, int BITS> constexpr int int_unit_bytes() {
   constexpr int64_t rb = (static_cast<int64_t>(K) * BITS + 7) / 8;
-  int b = BITS == 8 ? 8 : 4;
+  int b = 8;
   while (b > 1 && rb % b != 0)
     b /= 2;
   return b;
@@ -120,12 +123,14 @@ constexpr Nf4Tables make_nf4_tables() {
 }
 static __constant__ Nf4Tables nf4_tables_c = make_nf4_tables();
 
-/// NF4 with units of VE elements: 8 (one 4-byte load; rows then start on 4-byte
-/// boundaries, K % 8 == 0) or 1 (any K; blocks and rows straddle bytes).
+/// NF4 with units of VE elements: 16 or 8 (one 8- or 4-byte load; rows then start on
+/// such boundaries: K % VE == 0) or 1 (any K; blocks and rows straddle bytes).
 template <int K, int BLOCK, bool DQ, int VE> struct Nf4Src {
   static constexpr int E = VE;
-  static constexpr int NR = 4;
-  static_assert(VE == 1 || (VE == 8 && K % 8 == 0), "8-element units need rows of 8k");
+  static constexpr int NR = 2;
+  static constexpr int UNROLL = 8;
+  static_assert(VE == 1 || ((VE == 8 || VE == 16) && K % VE == 0), "units need rows of VE*k");
+  using Raw = std::conditional_t<VE == 16, uint2, std::conditional_t<VE == 8, unsigned, float>>;
   const uint8_t *q;
   const void *absmax;
   const float *absmax2;
@@ -153,20 +158,27 @@ template <int K, int BLOCK, bool DQ, int VE> struct Nf4Src {
     const unsigned c = e % 2 == 0 ? byte >> 4 : byte & 0xFu;
     return __fmul_rn(tab[c], block_absmax(e / BLOCK));
   }
-  __device__ __forceinline__ void unit(int64_t n, int u, float (&o)[E]) const {
+  __device__ __forceinline__ Raw load(int64_t n, int u) const {
+    if constexpr (VE == 1)
+      return u < K ? at(n, u) : 0.0f;
+    else
+      return __ldg(reinterpret_cast<const Raw *>(q + (n * K + int64_t{u} * VE) / 2));
+  }
+  __device__ __forceinline__ void decode(const Raw &raw, int64_t n, int u, float (&o)[E]) const {
     if constexpr (VE == 1) {
-      o[0] = u < K ? at(n, u) : 0.0f;
+      o[0] = raw;
     } else {
-      const int64_t e0 = n * K + int64_t{u} * 8;
-      const unsigned word = __ldg(reinterpret_cast<const unsigned *>(q + e0 / 2));
+      const int64_t e0 = n * K + int64_t{u} * VE;
+      unsigned words[VE / 8];
+      memcpy(words, &raw, sizeof raw);
       float a = 0.0f;
-      if constexpr (BLOCK % 8 == 0)
+      if constexpr (BLOCK % VE == 0)
         a = block_absmax(e0 / BLOCK);
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const unsigned byte = (word >> (8 * (j / 2))) & 0xFFu;
+      for (int j = 0; j < VE; ++j) {
+        const unsigned byte = (words[j / 8] >> (8 * ((j % 8) / 2))) & 0xFFu;
         const unsigned c = j % 2 == 0 ? byte >> 4 : byte & 0xFu;
-        if constexpr (BLOCK % 8 != 0)
+        if constexpr (BLOCK % VE != 0)
           a = block_absmax((e0 + j) / BLOCK);
         o[j] = __fmul_rn(tab[c], a);
       }
@@ -183,10 +195,11 @@ void qlinear_nf4(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweig
   static_assert(BLOCK > 0, "NF4 blocks hold at least one element");
   if (M <= 0)
     return;
-  using Wide = Nf4Src<K, BLOCK, DQ, K % 8 == 0 ? 8 : 1>;
+  constexpr int VE = K % 16 == 0 ? 16 : K % 8 == 0 ? 8 : 1;
+  using Wide = Nf4Src<K, BLOCK, DQ, VE>;
   using Narrow = Nf4Src<K, BLOCK, DQ, 1>;
   if (M <= kGemvMaxM) {
-    if (is_aligned(qweight, 4))
+    if (is_aligned(qweight, VE > 1 ? VE / 2 : 1))
       launch_gemv<K, N>(s, M, x, Wide{qweight, absmax, absmax2, offset, nullptr}, bias, y);
     else
       launch_gemv<K, N>(s, M, x, Narrow{qweight, absmax, absmax2, offset, nullptr}, bias, y);
