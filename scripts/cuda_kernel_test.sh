@@ -3,6 +3,7 @@
 #   bash scripts/cuda_kernel_test.sh            # build for sm_80 and sm_90, then run
 #   NVCC=/path/nvcc OUT_BIN=/tmp/t ARCHS="90" bash scripts/cuda_kernel_test.sh
 #   BUILD_ONLY=1 bash scripts/cuda_kernel_test.sh   # compile (with -Xptxas -v) only
+#   bash scripts/cuda_kernel_test.sh --bench    # tensor-core vs SIMT GEMM timings
 # Exit status: the test's (0 all passed, 1 failures, 77 no CUDA device).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +18,9 @@ done
 "$NVCC" -std=c++17 -O2 "${gencode[@]}" -Xptxas -v \
   -I codegen/cuda/kernels -I codegen/common -I codegen/x86/kernels \
   -o "$OUT_BIN" test/cuda/cuda_kernel_test.cu test/cuda/cuda_attention_test.cu \
+  test/cuda/cuda_mma_test.cu \
   2> "$OUT_BIN.ptxas.txt" || { cat "$OUT_BIN.ptxas.txt" >&2; exit 1; }
 python3 scripts/ptxas_table.py < "$OUT_BIN.ptxas.txt" > "$OUT_BIN.kernels.txt" 2>/dev/null || true
 tail -n 1 "$OUT_BIN.kernels.txt" 2>/dev/null || true
 [ -n "${BUILD_ONLY:-}" ] && exit 0
-exec "$OUT_BIN"
+exec "$OUT_BIN" "$@"

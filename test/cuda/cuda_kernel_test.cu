@@ -4,7 +4,8 @@
 // launch, so an element left unwritten fails; errors are ||out - ref|| / ||ref||. The KV
 // cache formats are checked byte for byte against the x86 encoders (qlc_x86_kv.h), and
 // attention against a reference over the decoded cache. Prints a table; exit 0 when all
-// pass, 1 otherwise, 77 without a CUDA device.
+// pass, 1 otherwise, 77 without a CUDA device. `--bench` times the tensor-core GEMM
+// against the SIMT GEMM instead (cuda_mma_test.cu).
 #include "qlc_cuda_kernels.cuh"
 #include "qlc_nf4_tables.h"
 #include "qlc_x86_kv.h"
@@ -168,9 +169,12 @@ std::vector<double> refLinear(int M, int K, int N, const std::vector<float> &x,
 }
 
 /// Runs `launch(M, x, bias, y)` for every M, with and without bias, against refLinear.
+/// mmaTol >= 0: the weights are f16/bf16/quantized, so rows past kGemvMaxM take the
+/// tensor-core GEMM, which rounds x to f16 (so does the reference there) and, quantized,
+/// the weights too: that tolerance applies to them (cuda_mma_test.cu has the details).
 template <class Launch>
 void checkProjection(const std::string &name, int K, int N, const std::vector<double> &wdec,
-                     double tol, Launch launch) {
+                     double tol, Launch launch, double mmaTol = -1.0) {
   Rng rng(K * 31 + N);
   auto bias = rng.floats(N, 1.0f);
   DevBuf<float> dbias(bias);
@@ -180,8 +184,13 @@ void checkProjection(const std::string &name, int K, int N, const std::vector<do
     DevBuf<float> dx(x), y(int64_t{M} * N);
     y.poison();
     launch(M, dx.p, withBias ? dbias.p : nullptr, y.p);
+    const bool mma = mmaTol >= 0.0 && M > cu::kGemvMaxM;
+    std::vector<float> xr = x;
+    if (mma)
+      for (float &v : xr)
+        v = __half2float(__float2half_rn(v));
     check(name + (withBias ? " +bias" : ""), M, y,
-          refLinear(M, K, N, x, wdec, withBias ? bias.data() : nullptr), tol);
+          refLinear(M, K, N, xr, wdec, withBias ? bias.data() : nullptr), mma ? mmaTol : tol);
   }
 }
 
@@ -192,10 +201,11 @@ template <int K, int N, class WT> void testLinear(const char *tname) {
   for (size_t i = 0; i < w.size(); ++i)
     wdec[i] = toFloat(w[i]);
   DevBuf<WT> dw(w);
+  const double mmaTol = sizeof(WT) == 2 ? 1e-4 : -1.0;
   checkProjection(caseName("linear", "K=%d N=%d %s", K, N, tname), K, N, wdec, 1e-5,
                   [&](int M, const float *x, const float *b, float *y) {
                     cu::linear<K, N, WT>(0, M, x, dw.p, b, y);
-                  });
+                  }, mmaTol);
   // The same weights one element off a 16-byte boundary: the narrow-load path.
   std::vector<WT> shifted(w.size() + 1);
   std::copy(w.begin(), w.end(), shifted.begin() + 1);
@@ -203,7 +213,7 @@ template <int K, int N, class WT> void testLinear(const char *tname) {
   checkProjection(caseName("linear", "K=%d N=%d %s misaligned", K, N, tname), K, N, wdec, 1e-5,
                   [&](int M, const float *x, const float *b, float *y) {
                     cu::linear<K, N, WT>(0, M, x, dws.p + 1, b, y);
-                  });
+                  }, mmaTol);
 }
 
 template <int D, int V, class WT> void testLogits(const char *tname) {
@@ -227,8 +237,12 @@ template <int D, int V, class WT> void testLogits(const char *tname) {
     out.poison();
     tmp.poison();
     cu::logits<D, V, WT>(0, rowsN, drows.p, dx.p, dw.p, tmp.p, out.p);
+    const bool mma = sizeof(WT) == 2 && rowsN > cu::kGemvMaxM; // x rounded to f16 there
+    if (mma)
+      for (float &v : gathered)
+        v = __half2float(__float2half_rn(v));
     check(caseName("logits", "D=%d V=%d %s", D, V, tname), rowsN, out,
-          refLinear(rowsN, D, V, gathered, wdec, nullptr), 1e-5);
+          refLinear(rowsN, D, V, gathered, wdec, nullptr), mma ? 1e-4 : 1e-5);
   }
 }
 
@@ -259,7 +273,7 @@ template <int K, int N, int BITS, int G> void testQlinearInt(bool asym) {
                   K, N, wdec, 1e-5, [&](int M, const float *x, const float *b, float *y) {
                     cu::qlinear_int<K, N, BITS, G>(0, M, x, dq.p, ds.p, asym ? dz.p : nullptr, b,
                                                    y);
-                  });
+                  }, 1e-3);
 }
 
 template <int K, int N, int BLOCK, bool DQ> void testQlinearNf4() {
@@ -295,14 +309,21 @@ template <int K, int N, int BLOCK, bool DQ> void testQlinearNf4() {
                            DQ ? " dq" : "", static_cast<long long>(blocks)),
                   K, N, wdec, 1e-5, [&](int M, const float *x, const float *b, float *y) {
                     cu::qlinear_nf4<K, N, BLOCK, DQ>(0, M, x, dq.p, am, dabs2.p, offset, b, y);
-                  });
+                  }, 1e-3);
 }
 
 } // namespace
 
 void runAttentionTests();
+void runMmaTests();
+int runMmaBench();
 
-int main() {
+int main(int argc, char **argv) {
+  const bool bench = argc > 1 && std::strcmp(argv[1], "--bench") == 0;
+  if (argc > 1 && !bench) {
+    std::fprintf(stderr, "usage: %s [--bench]\n", argv[0]);
+    return 2;
+  }
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
     std::printf("no CUDA device: skipped\n");
@@ -311,6 +332,8 @@ int main() {
   cudaDeviceProp prop{};
   cudaGetDeviceProperties(&prop, 0);
   std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
+  if (bench)
+    return runMmaBench();
 
   testEmbedding<67, float>("f32");
   testEmbedding<67, cu::f16>("f16");
@@ -359,6 +382,7 @@ int main() {
   testQlinearNf4<1000, 300, 64, true>();
   testQlinearNf4<2500, 40, 64, false>();
 
+  runMmaTests();
   runAttentionTests();
 
   // M = 0: nothing is launched.

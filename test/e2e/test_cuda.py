@@ -36,6 +36,14 @@ needs_gpu = pytest.mark.skipif(not GPU or NVCC is None, reason="no NVIDIA GPU he
 MODELS = ["stories260k", "llama-gqa-bf16", "qwen2-bias-tied-f16", "mistral-headdim-f32",
           "llama-linear-oldkeys-f32"]
 TARGET = "sm_90"
+# Models whose weights are f16/bf16: their prompts of more than 8 tokens take the
+# tensor-core GEMM (codegen/cuda/kernels/qlc_cuda_mma.cuh), which rounds the activations
+# to f16, so they are held to the DESIGN's f16/bf16 bound; f32 models keep the f32 one.
+HALF_MODELS = {"llama-gqa-bf16", "qwen2-bias-tied-f16"}
+
+
+def logits_tol(name, length=317):
+    return 1e-2 if name in HALF_MODELS and length > 8 else 1e-4
 
 
 def model_dir(name):
@@ -130,19 +138,25 @@ def test_missing_nvcc_is_a_usage_error(tmp_path):
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("length", [1, 17, 317])
 def test_cuda_logits_match_transformers(name, length, cuda_artifact, tmp_path):
+    """--quant none: f32 models within 1e-4; f16/bf16 models within 1e-2 once the prompt
+    is longer than the GEMV's 8 rows (the tensor-core GEMM rounds activations to f16)."""
     tokens, expected = ref(name, length)
     got = dump(cuda_artifact(model_dir(name)), tokens, tmp_path)
     assert got.shape == expected.shape
-    assert rel_err(got, expected) <= 1e-4
+    assert rel_err(got, expected) <= logits_tol(name, length)
 
 
 @needs_gpu
 @pytest.mark.parametrize("name", MODELS)
 def test_cuda_decode_token_by_token_equals_prefill(name, cuda_artifact, tmp_path):
+    """Decoding runs the GEMV on f32 activations (1e-4 from transformers for every model);
+    prefill of f16/bf16 models runs the tensor-core GEMM on f16-rounded activations, so the
+    two agree within 1e-2 there, 1e-5 for f32 models."""
     tokens, expected = ref(name, 317)
     art = cuda_artifact(model_dir(name))
     stepped = dump(art, tokens, tmp_path, "--step-by-step")
-    assert rel_err(stepped, dump(art, tokens, tmp_path)) <= 1e-5
+    assert rel_err(stepped, dump(art, tokens, tmp_path)) <= (
+        1e-2 if name in HALF_MODELS else 1e-5)
     assert rel_err(stepped, expected) <= 1e-4
 
 
@@ -151,7 +165,7 @@ def test_cuda_decode_token_by_token_equals_prefill(name, cuda_artifact, tmp_path
 def test_sm80_artifact_runs_on_this_newer_gpu(name, cuda_artifact, tmp_path):
     tokens, expected = ref(name, 317)
     assert rel_err(dump(cuda_artifact(model_dir(name), "sm_80"), tokens, tmp_path),
-                   expected) <= 1e-4
+                   expected) <= logits_tol(name)
 
 
 @needs_gpu

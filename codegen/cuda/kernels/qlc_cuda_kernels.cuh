@@ -6,6 +6,7 @@
 #include "qlc_cuda_common.cuh"
 #include "qlc_cuda_elementwise.cuh"
 #include "qlc_cuda_linear.cuh"
+#include "qlc_cuda_mma.cuh"
 #include "qlc_cuda_qlinear.cuh"
 
 namespace qlc {

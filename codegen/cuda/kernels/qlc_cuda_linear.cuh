@@ -7,8 +7,10 @@
 //                (16 bytes for f16/bf16/f32 when the row stride allows), the units are
 //                widened/dequantized in registers, and every token's x, staged in shared
 //                memory in chunks of K, is applied to the NR rows. Warp sums at the end.
-//   gemm_kernel  many token rows: a 64x64 output tile per block of 256 threads, 4x4 per
-//                thread, x and W tiles (W widened to f32) through shared memory.
+//   gemm_kernel  many token rows, f32 weights: a 64x64 output tile per block of 256
+//                threads, 4x4 per thread, x and W tiles through shared memory (f32 exact).
+// Many token rows with f16/bf16 (and quantized) weights take the tensor-core GEMM of
+// qlc_cuda_mma.cuh instead, which rounds the activations to f16.
 //
 // A weight source Src provides:
 //   E, NR                        elements per unit, weight rows per warp in the GEMV;
@@ -16,11 +18,16 @@
 //   prepare()                    per-block setup (shared tables), followed by a barrier;
 //   Raw load(n, u)               the bytes of unit u of row n (one load);
 //   decode(raw, n, u, float (&w)[E])  its elements [u*E, u*E+E) (past K: finite values);
-//   at(n, k)                     element k of row n, for the GEMM.
+//   at(n, k)                     element k of row n, for the GEMM;
+//   Chunk, fetch(), expand()     8 elements at a time as f16, for the tensor-core GEMM
+//                                (qlc_cuda_mma.cuh).
 #ifndef QLC_CUDA_LINEAR_CUH
 #define QLC_CUDA_LINEAR_CUH
 
 #include "qlc_cuda_common.cuh"
+#include "qlc_cuda_mma.cuh"
+
+#include <type_traits>
 
 namespace qlc {
 namespace cuda {
@@ -213,6 +220,37 @@ template <int K, class WT, int VE> struct DenseSrc {
     widen_raw<E, WT>(r, o);
   }
   __device__ __forceinline__ float at(int64_t n, int k) const { return to_f32(w[n * K + k]); }
+
+  struct Chunk {
+    uint4 v; // E == 8: the raw 16 bytes (f16 or bf16); else 8 f16
+  };
+  __device__ __forceinline__ void fetch(int64_t n, int k, Chunk &c) const {
+    if constexpr (E == 8 && sizeof(WT) == 2) {
+      c.v = __ldg(reinterpret_cast<const uint4 *>(w + n * K + k));
+    } else {
+      float f[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        f[j] = k + j < K ? to_f32(w[n * K + k + j]) : 0.0f;
+      c.v = pack_halves(f);
+    }
+  }
+  __device__ __forceinline__ uint4 expand(const Chunk &c) const {
+    if constexpr (E == 8 && sizeof(WT) == 2 && !std::is_same<WT, f16>::value) { // bf16
+      uint4 r;
+      const unsigned *in = reinterpret_cast<const unsigned *>(&c.v);
+      unsigned *out = reinterpret_cast<unsigned *>(&r);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const __half2 h = __floats2half2_rn(__uint_as_float(in[i] << 16),
+                                            __uint_as_float(in[i] & 0xffff0000u));
+        out[i] = *reinterpret_cast<const unsigned *>(&h);
+      }
+      return r;
+    } else {
+      return c.v;
+    }
+  }
 };
 
 /// y[M, N] = x[M, K] * w[N, K]^T + bias[N] (bias may be null).
@@ -229,7 +267,17 @@ void linear(cudaStream_t s, int64_t M, const float *x, const WT *w, const float 
       launch_gemv<K, N>(s, M, x, DenseSrc<K, WT, 1>{w}, bias, y);
     return;
   }
-  launch_gemm<K, N>(s, M, x, DenseSrc<K, WT, 1>{w}, bias, y);
+  if constexpr (std::is_same<WT, float>::value) {
+    launch_gemm<K, N>(s, M, x, DenseSrc<K, WT, 1>{w}, bias, y); // f32: exact products
+  } else {
+    static_assert(sizeof(WT) == 2, "f16 or bf16");
+    constexpr bool wide = K % 8 == 0;
+    if (wide && is_aligned(w, 16))
+      launch_mma<K, N, std::is_same<WT, f16>::value>(s, M, x, DenseSrc<K, WT, wide ? 8 : 1>{w},
+                                                     bias, y);
+    else
+      launch_mma<K, N, false>(s, M, x, DenseSrc<K, WT, 1>{w}, bias, y);
+  }
 }
 
 } // namespace cuda

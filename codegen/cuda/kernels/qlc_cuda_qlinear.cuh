@@ -9,13 +9,16 @@
 //        straddle rows, element e is code (byte e/2, high nibble first for even e) times
 //        its block's absmax; DQ: absmax = dyn[code8[b]] * absmax2[b / 256] + offset,
 //        the product rounded before the add, as bitsandbytes.
-// Both run on the GEMV and GEMM of qlc_cuda_linear.cuh through a weight source.
+// Both run on the GEMV of qlc_cuda_linear.cuh and on the tensor-core GEMM of
+// qlc_cuda_mma.cuh (dequantized to f16 as tiles are staged) through a weight source.
 #ifndef QLC_CUDA_QLINEAR_CUH
 #define QLC_CUDA_QLINEAR_CUH
 
 #include "qlc_cuda_common.cuh"
 #include "qlc_cuda_linear.cuh"
 #include "qlc_nf4_tables.h"
+
+#include <type_traits>
 
 namespace qlc {
 namespace cuda {
@@ -76,6 +79,52 @@ template <int K, int BITS, int G, int VE> struct IntSrc {
     const int64_t gi = n * GROUPS + k / G;
     return int_minus(c, zero(gi)) * __half2float(scales[gi]);
   }
+
+  /// For the tensor-core GEMM: with E == 8 (rows of 8k elements, aligned) and 8-element
+  /// chunks inside one group, the raw bits and the group's scale and zero; else 8 f16.
+  static constexpr bool kWideChunk = E == 8 && G % 8 == 0;
+  struct WideChunk {
+    typename RawOf<BITS>::type raw; // 8 codes: 4 bytes (int4) or 8 bytes (int8)
+    float s, z;
+  };
+  struct HalfChunk {
+    uint4 h;
+  };
+  using Chunk = typename std::conditional<kWideChunk, WideChunk, HalfChunk>::type;
+  __device__ __forceinline__ void fetch(int64_t n, int k, Chunk &c) const {
+    if constexpr (kWideChunk) {
+      using Raw = typename RawOf<BITS>::type;
+      c.raw = __ldg(reinterpret_cast<const Raw *>(q + n * ROW_BYTES + int64_t{k} * BITS / 8));
+      const int64_t gi = n * GROUPS + k / G;
+      c.s = __half2float(scales[gi]);
+      c.z = zero(gi);
+    } else {
+      float f[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        f[j] = k + j < K ? at(n, k + j) : 0.0f;
+      c.h = pack_halves(f);
+    }
+  }
+  __device__ __forceinline__ uint4 expand(const Chunk &c) const {
+    if constexpr (kWideChunk) {
+      float f[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        unsigned code;
+        if constexpr (BITS == 8) {
+          const unsigned word = j < 4 ? c.raw.x : c.raw.y;
+          code = (word >> (8 * (j % 4))) & 0xFFu;
+        } else {
+          code = (c.raw >> (4 * j)) & 0xFu;
+        }
+        f[j] = int_minus(code, c.z) * c.s;
+      }
+      return pack_halves(f);
+    } else {
+      return c.h;
+    }
+  }
 };
 
 /// Unit bytes of the int GEMV: the widest load, up to 8 bytes (16 int4 or 8 int8 codes),
@@ -105,7 +154,13 @@ void qlinear_int(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweig
       launch_gemv<K, N>(s, M, x, IntSrc<K, BITS, G, VE1>{qweight, scales, zeros}, bias, y);
     return;
   }
-  launch_gemm<K, N>(s, M, x, IntSrc<K, BITS, G, VE1>{qweight, scales, zeros}, bias, y);
+  if constexpr (K % 8 == 0) {
+    if (is_aligned(qweight, BITS)) { // 8 codes: one 4- or 8-byte load
+      launch_mma<K, N, false>(s, M, x, IntSrc<K, BITS, G, 8>{qweight, scales, zeros}, bias, y);
+      return;
+    }
+  }
+  launch_mma<K, N, false>(s, M, x, IntSrc<K, BITS, G, VE1>{qweight, scales, zeros}, bias, y);
 }
 
 /// The NF4 code book and the dynamic map, for __constant__ memory.
@@ -184,6 +239,44 @@ template <int K, int BLOCK, bool DQ, int VE> struct Nf4Src {
       }
     }
   }
+
+  /// For the tensor-core GEMM: with 8-element units inside one block, the 4 code bytes
+  /// and the block's absmax; else 8 f16.
+  static constexpr bool kWideChunk = VE == 8 && BLOCK % 8 == 0;
+  struct WideChunk {
+    unsigned word;
+    float a;
+  };
+  struct HalfChunk {
+    uint4 h;
+  };
+  using Chunk = typename std::conditional<kWideChunk, WideChunk, HalfChunk>::type;
+  __device__ __forceinline__ void fetch(int64_t n, int k, Chunk &c) const {
+    if constexpr (kWideChunk) {
+      const int64_t e0 = n * K + k;
+      c.word = __ldg(reinterpret_cast<const unsigned *>(q + e0 / 2));
+      c.a = block_absmax(e0 / BLOCK);
+    } else {
+      float f[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        f[j] = k + j < K ? at(n, k + j) : 0.0f;
+      c.h = pack_halves(f);
+    }
+  }
+  __device__ __forceinline__ uint4 expand(const Chunk &c) const {
+    if constexpr (kWideChunk) {
+      float f[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const unsigned byte = (c.word >> (8 * (j / 2))) & 0xFFu;
+        f[j] = __fmul_rn(tab[j % 2 == 0 ? byte >> 4 : byte & 0xFu], c.a);
+      }
+      return pack_halves(f);
+    } else {
+      return c.h;
+    }
+  }
 };
 
 /// y[M, N] = x[M, K] * dequant(W)^T + bias. DQ: `absmax` holds uint8 codes, `absmax2` one
@@ -205,7 +298,11 @@ void qlinear_nf4(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweig
       launch_gemv<K, N>(s, M, x, Narrow{qweight, absmax, absmax2, offset, nullptr}, bias, y);
     return;
   }
-  launch_gemm<K, N>(s, M, x, Narrow{qweight, absmax, absmax2, offset, nullptr}, bias, y);
+  using Mma = Nf4Src<K, BLOCK, DQ, K % 8 == 0 ? 8 : 1>; // 8-code chunks for the mma path
+  if (K % 8 == 0 && is_aligned(qweight, 4))
+    launch_mma<K, N, false>(s, M, x, Mma{qweight, absmax, absmax2, offset, nullptr}, bias, y);
+  else
+    launch_mma<K, N, false>(s, M, x, Narrow{qweight, absmax, absmax2, offset, nullptr}, bias, y);
 }
 
 } // namespace cuda
