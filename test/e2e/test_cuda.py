@@ -143,7 +143,9 @@ def test_cuda_logits_match_transformers(name, length, cuda_artifact, tmp_path):
     tokens, expected = ref(name, length)
     got = dump(cuda_artifact(model_dir(name)), tokens, tmp_path)
     assert got.shape == expected.shape
-    assert rel_err(got, expected) <= logits_tol(name, length)
+    err = rel_err(got, expected)
+    print(f"{name} {length} tokens: rel err {err:.2e} vs transformers")
+    assert err <= logits_tol(name, length)
 
 
 @needs_gpu
@@ -187,11 +189,14 @@ QUANT_CASES = [("rtn-w4", ()), ("rtn-w4-sym", ("--group-size", "32")), ("rtn-w8"
 @pytest.mark.parametrize("name", ["stories260k", "llama-gqa-bf16", "qwen2-bias-tied-f16"])
 def test_cuda_quantized_matches_x86_of_the_same_scheme(name, quant, flags, cuda_artifact,
                                                        tmp_path):
-    """Same packed weights, same formats: the two backends differ by float rounding only."""
+    """Same packed weights, same formats: the two backends differ by rounding only (the
+    CUDA prefill GEMM rounds activations and dequantized weights to f16: the f16 bound)."""
     tokens, _ = ref(name, 317)
     cuda = dump(cuda_artifact(model_dir(name), TARGET, quant, *flags), tokens, tmp_path)
     x86 = dump(cuda_artifact(model_dir(name), X86, quant, *flags), tokens, tmp_path)
-    assert rel_err(cuda, x86) <= 1e-3
+    err = rel_err(cuda, x86)
+    print(f"{name} {quant} {' '.join(flags)}: rel err {err:.2e}")
+    assert err <= 1e-2
 
 
 @needs_gpu
@@ -201,7 +206,9 @@ def test_cuda_fused_equals_unfused(name, quant, cuda_artifact, tmp_path):
     tokens, _ = ref(name, 317)
     fused = dump(cuda_artifact(model_dir(name), TARGET, quant), tokens, tmp_path)
     unfused = dump(cuda_artifact(model_dir(name), TARGET, quant, "--no-fuse"), tokens, tmp_path)
-    assert rel_err(fused, unfused) <= 1e-5
+    err = rel_err(fused, unfused)
+    print(f"{name} {quant}: fused vs unfused rel err {err:.2e}")
+    assert err <= 1e-5
 
 
 def gpu_cases():

@@ -88,15 +88,18 @@ __global__ void __launch_bounds__(kGemvThreads, 4)
       for (int i = 0; i < UN; ++i) {
         const int uu = ub + kWarpSize * i;
         if (uu < units) {
-          float w[NR][E];
+          float w[NR][E], sc[NR];
 #pragma unroll
           for (int r = 0; r < NR; ++r) {
-            if (n0 + r < N) {
-              src.decode(raw[i][r], n0 + r, k0 / E + uu, w[r]);
-            } else {
+            sc[r] = 0.0f;
+            if (n0 + r >= N) {
 #pragma unroll
               for (int e = 0; e < E; ++e)
                 w[r][e] = 0.0f;
+            } else if constexpr (Src::kUnitScale) {
+              src.decode_unscaled(raw[i][r], n0 + r, k0 / E + uu, w[r], sc[r]);
+            } else {
+              src.decode(raw[i][r], n0 + r, k0 / E + uu, w[r]);
             }
           }
 #pragma unroll
@@ -104,10 +107,19 @@ __global__ void __launch_bounds__(kGemvThreads, 4)
             float xv[E];
             load_smem<E>(xs + m * KC + uu * E, xv);
 #pragma unroll
-            for (int r = 0; r < NR; ++r)
+            for (int r = 0; r < NR; ++r) {
+              if constexpr (Src::kUnitScale) {
+                float d = 0.0f;
 #pragma unroll
-              for (int e = 0; e < E; ++e)
-                acc[m][r] = fmaf(xv[e], w[r][e], acc[m][r]);
+                for (int e = 0; e < E; ++e)
+                  d = fmaf(xv[e], w[r][e], d);
+                acc[m][r] = fmaf(sc[r], d, acc[m][r]);
+              } else {
+#pragma unroll
+                for (int e = 0; e < E; ++e)
+                  acc[m][r] = fmaf(xv[e], w[r][e], acc[m][r]);
+              }
+            }
           }
         }
       }
@@ -210,6 +222,7 @@ template <int K, class WT, int VE> struct DenseSrc {
   static constexpr int E = VE;
   static constexpr int NR = 2;
   static constexpr int UNROLL = 4;
+  static constexpr bool kUnitScale = false;
   using Raw = typename RawOf<VE * static_cast<int>(sizeof(WT))>::type;
   const WT *w;
   __device__ __forceinline__ void prepare() {}

@@ -55,6 +55,39 @@ template <int K, int BITS, int G, int VE> struct IntSrc {
   __device__ __forceinline__ Raw load(int64_t n, int u) const {
     return __ldg(reinterpret_cast<const Raw *>(q + n * ROW_BYTES + int64_t{u} * UB));
   }
+  /// With the unit inside one group, the GEMV takes (q - zero) per element and applies
+  /// the group's scale once per unit to the partial dot product (one multiply, not E).
+  static constexpr bool kUnitScale = G % E == 0;
+  __device__ __forceinline__ void decode_unscaled(const Raw &raw, int64_t n, int u,
+                                                  float (&o)[E], float &scale) const {
+    const int64_t gi = n * GROUPS + int64_t{u} * E / G;
+    scale = __half2float(scales[gi]);
+    const float z = zero(gi);
+    if constexpr (BITS == 4 && UB % 4 == 0) {
+      // Two codes at a time: nibbles j and j + 4 of a word become the halves 1024 + q,
+      // minus 1024 + zero exactly in f16, then widened.
+      unsigned words[UB / 4];
+      memcpy(words, &raw, UB);
+      const __half2 bias = __float2half2_rn(1024.0f + z);
+#pragma unroll
+      for (int wi = 0; wi < UB / 4; ++wi)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const unsigned t = ((words[wi] >> (4 * j)) & 0x000F000Fu) | 0x64006400u;
+          __half2 h;
+          memcpy(&h, &t, 4);
+          const float2 f = __half22float2(__hsub2(h, bias));
+          o[wi * 8 + j] = f.x;
+          o[wi * 8 + j + 4] = f.y;
+        }
+    } else {
+      uint8_t b[UB];
+      memcpy(b, &raw, UB);
+#pragma unroll
+      for (int j = 0; j < E; ++j)
+        o[j] = int_minus(code(b, j), z);
+    }
+  }
   __device__ __forceinline__ void decode(const Raw &raw, int64_t n, int u, float (&o)[E]) const {
     uint8_t b[UB];
     memcpy(b, &raw, UB);
@@ -185,6 +218,7 @@ template <int K, int BLOCK, bool DQ, int VE> struct Nf4Src {
   static constexpr int NR = 2;
   static constexpr int UNROLL = 8;
   static_assert(VE == 1 || ((VE == 8 || VE == 16) && K % VE == 0), "units need rows of VE*k");
+  static constexpr bool kUnitScale = false;
   using Raw = std::conditional_t<VE == 16, uint2, std::conditional_t<VE == 8, unsigned, float>>;
   const uint8_t *q;
   const void *absmax;
