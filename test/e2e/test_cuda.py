@@ -11,11 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from conftest import DEMO_MODEL, FIXTURES, run, run_ok
+from conftest import FIXTURES, run, run_ok
 from badinput_helpers import assert_bad
+from test_logits import dump, model_dir, ref, rel_err
 
 NVCC = shutil.which("nvcc") or (
     "/usr/local/cuda/bin/nvcc" if Path("/usr/local/cuda/bin/nvcc").exists() else None)
@@ -44,27 +44,6 @@ HALF_MODELS = {"llama-gqa-bf16", "qwen2-bias-tied-f16"}
 
 def logits_tol(name, length=317):
     return 1e-2 if name in HALF_MODELS and length > 8 else 1e-4
-
-
-def model_dir(name):
-    return DEMO_MODEL if name == "stories260k" else FIXTURES / name
-
-
-def ref(name, length):
-    d = FIXTURES / name / "ref"
-    return " ".join((d / f"tokens_{length}.txt").read_text().split()), np.load(
-        d / f"logits_{length}.npy")
-
-
-def rel_err(a, b):
-    assert np.all(np.isfinite(a)), "non-finite logits"
-    return float(np.linalg.norm(a.astype(np.float64) - b) / np.linalg.norm(b))
-
-
-def dump(artifact, tokens, tmp_path, *extra):
-    out = tmp_path / "logits.npy"
-    run_ok("qlc-run", artifact, "--tokens", tokens, "--dump-logits", out, *extra)
-    return np.load(out)
 
 
 X86 = "x86-64-v3"  # the x86 side of the comparisons: runs on the GPU machine's CPU too
