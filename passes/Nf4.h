@@ -9,15 +9,18 @@
 #ifndef QLC_PASSES_NF4_H
 #define QLC_PASSES_NF4_H
 
+#include "ir/qlc_nf4_tables.h"
+
 #include <cstdint>
 #include <vector>
 
 namespace qlc {
 
-/// The 16 NF4 values (bitsandbytes' get_4bit_type("nf4")), by 4-bit code.
-extern const float kNf4Code[16];
-/// bitsandbytes' create_dynamic_map(signed=True): 256 sorted values in [-1, 1].
-extern const float kDynamicMap8[256];
+/// The 16 NF4 values (bitsandbytes' get_4bit_type("nf4")), by 4-bit code, and
+/// bitsandbytes' create_dynamic_map(signed=True): 256 sorted values in [-1, 1]; the same
+/// tables the kernels read (ir/qlc_nf4_tables.h).
+inline constexpr const float (&kNf4Code)[16] = nf4_values;
+inline constexpr const float (&kDynamicMap8)[256] = nf4_dynamic_map;
 /// Blocks of absmax that share one scale under double quantization.
 constexpr int64_t kNf4DoubleQuantBlock = 256;
 

@@ -16,7 +16,7 @@ for a in $ARCHS; do
   gencode+=(-gencode "arch=compute_$a,code=sm_$a")
 done
 "$NVCC" -std=c++17 -O2 "${gencode[@]}" -Xptxas -v \
-  -I codegen/cuda/kernels -I codegen/common -I codegen/x86/kernels \
+  -I codegen/cuda/kernels -I ir -I codegen/x86/kernels \
   -o "$OUT_BIN" test/cuda/cuda_kernel_test.cu test/cuda/cuda_attention_test.cu \
   test/cuda/cuda_mma_test.cu \
   2> "$OUT_BIN.ptxas.txt" || { cat "$OUT_BIN.ptxas.txt" >&2; exit 1; }

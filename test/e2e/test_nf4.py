@@ -146,7 +146,7 @@ def dumps(model_dirs, tmp_path_factory):
 
 def kernel_tables():
     """The NF4 values and the dynamic 8-bit map as the kernels hold them."""
-    text = (SOURCE_DIR / "codegen" / "common" / "qlc_nf4_tables.h").read_text()
+    text = (SOURCE_DIR / "ir" / "qlc_nf4_tables.h").read_text()
 
     def table(name):
         body = re.search(name + r"\[\d+\] = \{(.*?)\};", text, re.S).group(1)

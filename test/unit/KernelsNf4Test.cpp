@@ -136,13 +136,6 @@ bool cpuHasAvx2() {
 
 } // namespace
 
-TEST(Nf4, KernelTablesAreTheQuantizers) {
-  for (int i = 0; i < 16; ++i)
-    EXPECT_EQ(nf4_values[i], kNf4Code[i]) << i;
-  for (int i = 0; i < 256; ++i)
-    EXPECT_EQ(nf4_dynamic_map[i], kDynamicMap8[i]) << i;
-}
-
 TEST(Nf4, QuantizeRoundTripStaysWithinHalfACodeGap) {
   // NF4's widest gap is between -1 and -0.6962: no element may move by more than half
   // of it times its block's absmax; the absmax element itself is exact.

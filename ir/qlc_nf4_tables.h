@@ -1,8 +1,9 @@
 // qlc_nf4_tables.h - the NF4 code book and bitsandbytes' dynamic 8-bit map.
 //
-// Plain constexpr tables shared by the host kernels (qlc_x86_nf4.h), the CUDA kernels
-// (qlc_cuda_qlinear.cuh copies them into __constant__ memory) and the tests; the NF4
-// quantizer (passes/Nf4.cpp) is checked against them bit for bit.
+// Plain constexpr tables, the one copy used by the NF4 quantizer (passes/Nf4.cpp), the
+// host kernels (qlc_x86_nf4.h), the CUDA kernels (qlc_cuda_qlinear.cuh copies them into
+// __constant__ memory) and the tests. Kept free of includes: the qlc binary embeds it
+// beside the kernel templates (codegen/CMakeLists.txt).
 #ifndef QLC_NF4_TABLES_H
 #define QLC_NF4_TABLES_H
 
