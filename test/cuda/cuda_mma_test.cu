@@ -349,6 +349,8 @@ int runMmaBench() {
   benchGemvShape<4096, 12288>("4096x12288");
   benchGemvShape<4096, 22016>("4096x22016");
   benchGemvShape<11008, 4096>("11008x4096");
+  benchGemvShape<4096, 11008>("4096x11008");
+  benchGemvShape<4096, 32000>("4096x32000");
   const cudaError_t e = cudaDeviceSynchronize();
   if (e != cudaSuccess) {
     std::printf("CUDA error: %s\n", cudaGetErrorString(e));
