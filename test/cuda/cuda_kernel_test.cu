@@ -174,7 +174,8 @@ std::vector<double> refLinear(int M, int K, int N, const std::vector<float> &x,
 /// the weights too: that tolerance applies to them (cuda_mma_test.cu has the details).
 template <class Launch>
 void checkProjection(const std::string &name, int K, int N, const std::vector<double> &wdec,
-                     double tol, Launch launch, double mmaTol = -1.0) {
+                     double tol, Launch launch, double mmaTol = -1.0,
+                     int exactMaxM = cu::kGemvMaxM) {
   Rng rng(K * 31 + N);
   auto bias = rng.floats(N, 1.0f);
   DevBuf<float> dbias(bias);
@@ -184,7 +185,7 @@ void checkProjection(const std::string &name, int K, int N, const std::vector<do
     DevBuf<float> dx(x), y(int64_t{M} * N);
     y.poison();
     launch(M, dx.p, withBias ? dbias.p : nullptr, y.p);
-    const bool mma = mmaTol >= 0.0 && M > cu::kGemvMaxM;
+    const bool mma = mmaTol >= 0.0 && M > exactMaxM; // x rounded to f16 by the kernel
     std::vector<float> xr = x;
     if (mma)
       for (float &v : xr)
@@ -273,7 +274,7 @@ template <int K, int N, int BITS, int G> void testQlinearInt(bool asym) {
                   K, N, wdec, 1e-5, [&](int M, const float *x, const float *b, float *y) {
                     cu::qlinear_int<K, N, BITS, G>(0, M, x, dq.p, ds.p, asym ? dz.p : nullptr, b,
                                                    y);
-                  }, 1e-3);
+                  }, 1e-3, BITS == 4 && cu::gemv_w4_applies<K, G>() ? 0 : cu::kGemvMaxM);
 }
 
 template <int K, int N, int BLOCK, bool DQ> void testQlinearNf4() {
@@ -373,6 +374,15 @@ int main(int argc, char **argv) {
   testQlinearInt<1000, 300, 4, 128>(true);
   testQlinearInt<2500, 40, 4, 64>(false);
   testQlinearInt<2500, 40, 8, 128>(true);
+  // Shapes of the tensor-core int4 GEMV (K % 32 == 0, G % 128 == 0 or G >= K): a partial
+  // last quad (K / 32 not a multiple of 4), N not a multiple of 16, per-row groups.
+  testQlinearInt<256, 75, 4, 128>(false);
+  testQlinearInt<256, 75, 4, 128>(true);
+  testQlinearInt<416, 129, 4, 128>(true);
+  testQlinearInt<160, 33, 4, 160>(false);
+  testQlinearInt<1024, 40, 4, 256>(true);
+  testQlinearInt<4096, 300, 4, 128>(true);
+  testQlinearInt<11008, 77, 4, 128>(false);
 
   testQlinearNf4<200, 75, 64, false>();
   testQlinearNf4<200, 300, 64, true>();

@@ -262,6 +262,65 @@ template <int K, int N> void benchShape(const char *shape) {
   }
 }
 
+/// Batch-1..8 decode: the generic GEMV against the tensor-core int4 GEMV (several launch
+/// configurations), as microseconds and weight bytes per second (4 rotating weight buffers,
+/// 4 x the shape's bytes, so the L2 does not hold them).
+template <class Cfg, int K, int N, int G>
+double timeGemvW4(int M, const DevBuf<float> &x, DevBuf<float> &y,
+                  const std::vector<DevBuf<uint8_t> *> &q,
+                  const std::vector<DevBuf<cu::f16> *> &sc) {
+  return timeMs([&](int r) {
+    cu::launch_gemv_w4<K, N, G, Cfg>(0, M, x.p, q[r % q.size()]->p, sc[r % q.size()]->p, nullptr,
+                                     nullptr, y.p);
+  });
+}
+
+template <int K, int N> void benchGemvShape(const char *shape) {
+  constexpr int kBufs = 4, G = 128;
+  constexpr int64_t ROW_BYTES = K / 2, GROUPS = (K + G - 1) / G;
+  DevBuf<float> x(int64_t{8} * K), y(int64_t{8} * N);
+  fillKernel<<<1024, 256>>>(x.n, 1, 2.0f, x.p);
+  std::vector<DevBuf<cu::f16> *> sc;
+  std::vector<DevBuf<uint8_t> *> q;
+  for (int i = 0; i < kBufs; ++i) {
+    q.push_back(new DevBuf<uint8_t>(N * ROW_BYTES));
+    fillBytesKernel<<<1024, 256>>>(q.back()->n, 11 + i, q.back()->p);
+    sc.push_back(new DevBuf<cu::f16>(N * GROUPS));
+    fillHalfKernel<<<1024, 256>>>(sc.back()->n, 13 + i, 0.01f, 0.01f, sc.back()->p);
+  }
+  cudaDeviceSynchronize();
+  const double bytes = double(N) * ROW_BYTES + double(N) * GROUPS * 2;
+  for (int M : {1, 4, 8}) {
+    const double generic = timeMs([&](int r) {
+      cu::launch_gemv<K, N>(0, M, x.p,
+                            cu::IntSrc<K, 4, G, 16>{q[r % kBufs]->p, sc[r % kBufs]->p, nullptr},
+                            nullptr, y.p);
+    });
+    const double c44 = timeGemvW4<cu::GemvW4Cfg<8, 4>, K, N, G>(M, x, y, q, sc);
+    const double c42 = timeGemvW4<cu::GemvW4Cfg<8, 2>, K, N, G>(M, x, y, q, sc);
+    const double c82 = timeGemvW4<cu::GemvW4Cfg<4, 2>, K, N, G>(M, x, y, q, sc);
+    const double c84 = timeGemvW4<cu::GemvW4Cfg<4, 4>, K, N, G>(M, x, y, q, sc);
+    const double c24 = timeGemvW4<cu::GemvW4Cfg<2, 4>, K, N, G>(M, x, y, q, sc);
+    const double c48 = timeGemvW4<cu::GemvW4Cfg<4, 8>, K, N, G>(M, x, y, q, sc);
+    auto gbs = [&](double ms) { return bytes / (ms * 1e-3) / 1e9; };
+    std::printf("%-12s %2d %9.1f %7.0f | %7.1f %7.0f | %7.1f %7.1f %7.1f %7.1f %7.1f\n", shape,
+                M, generic * 1e3, gbs(generic), c44 * 1e3, gbs(c44), c42 * 1e3, c82 * 1e3,
+                c84 * 1e3, c24 * 1e3, c48 * 1e3);
+  }
+  for (int i = 0; i < kBufs; ++i) {
+    delete q[i];
+    delete sc[i];
+  }
+}
+
+/// Device-to-device copy bandwidth (read + write) of a 1 GiB buffer, GB/s.
+double copyBandwidth() {
+  const int64_t n = int64_t{1} << 30;
+  DevBuf<uint8_t> a(n), b(n);
+  const double ms = timeMs([&](int) { cudaMemcpyAsync(b.p, a.p, n, cudaMemcpyDeviceToDevice); });
+  return 2.0 * n / (ms * 1e-3) / 1e9;
+}
+
 } // namespace
 
 void runMmaTests() {
@@ -281,6 +340,17 @@ int runMmaBench() {
   benchShape<4096, 11008>("4096x11008");
   benchShape<11008, 4096>("11008x4096");
   benchShape<4096, 32000>("4096x32000");
+  std::printf("\ncopy (device to device, read + write): %.0f GB/s\n", copyBandwidth());
+  std::printf("int4 g128 decode GEMV, weight bytes / time; tensor-core GEMV launch configs "
+              "<warps, quads in flight per lane>\n");
+  std::printf("%-12s %2s %9s %7s | %7s %7s | %7s %7s %7s %7s %7s\n", "shape KxN", "M",
+              "generic", "GB/s", "<8,4>", "GB/s", "<8,2>", "<4,2>", "<4,4>", "<2,4>", "<4,8>");
+  benchGemvShape<4096, 4096>("4096x4096");
+  benchGemvShape<4096, 12288>("4096x12288");
+  benchGemvShape<4096, 22016>("4096x22016");
+  benchGemvShape<11008, 4096>("11008x4096");
+  benchGemvShape<4096, 11008>("4096x11008");
+  benchGemvShape<4096, 32000>("4096x32000");
   const cudaError_t e = cudaDeviceSynchronize();
   if (e != cudaSuccess) {
     std::printf("CUDA error: %s\n", cudaGetErrorString(e));

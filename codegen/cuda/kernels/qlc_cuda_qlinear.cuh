@@ -15,6 +15,7 @@
 #define QLC_CUDA_QLINEAR_CUH
 
 #include "qlc_cuda_common.cuh"
+#include "qlc_cuda_gemv_w4.cuh"
 #include "qlc_cuda_linear.cuh"
 #include "qlc_nf4_tables.h"
 
@@ -181,6 +182,12 @@ void qlinear_int(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweig
   constexpr int UB = int_unit_bytes<K, BITS>();
   constexpr int VE = UB * 8 / BITS, VE1 = 8 / BITS;
   if (M <= kGemvMaxM) {
+    if constexpr (BITS == 4 && gemv_w4_applies<K, G>()) { // tensor cores, x rounded to f16
+      if (is_aligned(qweight, 16) && is_aligned(x, 16)) {
+        launch_gemv_w4<K, N, G>(s, M, x, qweight, scales, zeros, bias, y);
+        return;
+      }
+    }
     if (is_aligned(qweight, UB))
       launch_gemv<K, N>(s, M, x, IntSrc<K, BITS, G, VE>{qweight, scales, zeros}, bias, y);
     else
