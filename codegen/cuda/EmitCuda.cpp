@@ -33,7 +33,7 @@ public:
     if (dt == "i32") return "int32_t";
     return "qlc::cuda::" + dt;
   }
-  bool supportsPerm() const override { return false; }
+  bool supportsPerm() const override { return true; }
   std::string kvFormat(const std::string &dt) const override {
     return dt == "int8" ? "qlc::cuda::KvI8" : dt == "f16" ? "qlc::cuda::KvF16" : "qlc::cuda::KvF32";
   }

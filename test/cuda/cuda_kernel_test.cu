@@ -277,6 +277,42 @@ template <int K, int N, int BITS, int G> void testQlinearInt(bool asym) {
                   }, 1e-3, BITS == 4 && cu::gemv_w4_applies<K, G>() ? 0 : cu::kGemvMaxM);
 }
 
+/// Act-order: columns stored in the order of a random permutation; y = x[:, perm] * W^T,
+/// i.e. W scattered back through the permutation against the unpermuted x.
+template <int K, int N, int G> void testQlinearIntPerm() {
+  constexpr int64_t GROUPS = (K + G - 1) / G, ROW_BYTES = (K + 1) / 2;
+  Rng rng(K * 11 + N * 5 + G);
+  std::vector<uint8_t> q(N * ROW_BYTES), zeros(N * GROUPS);
+  for (auto &b : q)
+    b = static_cast<uint8_t>(rng.index(256));
+  for (auto &z : zeros)
+    z = static_cast<uint8_t>(rng.index(16));
+  std::vector<cu::f16> scales(N * GROUPS);
+  for (auto &sc : scales)
+    sc = __float2half_rn(rng.uniform(0.002f, 0.05f));
+  std::vector<int32_t> perm(K);
+  for (int k = 0; k < K; ++k)
+    perm[k] = k;
+  for (int k = K - 1; k > 0; --k)
+    std::swap(perm[k], perm[rng.index(k + 1)]);
+  std::vector<double> wdec(int64_t{N} * K);
+  for (int n = 0; n < N; ++n)
+    for (int j = 0; j < K; ++j) {
+      const int c = (q[n * ROW_BYTES + j / 2] >> (4 * (j % 2))) & 0xF;
+      const int64_t gi = n * GROUPS + j / G;
+      wdec[int64_t{n} * K + perm[j]] = (c - double(zeros[gi])) * double(__half2float(scales[gi]));
+    }
+  DevBuf<uint8_t> dq(q), dz(zeros);
+  DevBuf<cu::f16> ds(scales);
+  DevBuf<int32_t> dperm(perm);
+  DevBuf<float> xp(int64_t{70} * K);
+  checkProjection(caseName("qlinear_int_perm", "K=%d N=%d b4 g%d", K, N, G), K, N, wdec, 1e-5,
+                  [&](int M, const float *x, const float *b, float *y) {
+                    cu::qlinear_int_perm<K, N, 4, G>(0, M, x, dperm.p, xp.p, dq.p, ds.p, dz.p, b,
+                                                     y);
+                  }, 1e-3, cu::gemv_w4_applies<K, G>() ? 0 : cu::kGemvMaxM);
+}
+
 template <int K, int N, int BLOCK, bool DQ> void testQlinearNf4() {
   const int64_t numel = int64_t{N} * K, blocks = (numel + BLOCK - 1) / BLOCK;
   Rng rng(K * 5 + N + BLOCK + DQ);
@@ -383,6 +419,8 @@ int main(int argc, char **argv) {
   testQlinearInt<1024, 40, 4, 256>(true);
   testQlinearInt<4096, 300, 4, 128>(true);
   testQlinearInt<11008, 77, 4, 128>(false);
+  testQlinearIntPerm<200, 75, 32>();
+  testQlinearIntPerm<256, 129, 128>();
 
   testQlinearNf4<200, 75, 64, false>();
   testQlinearNf4<200, 300, 64, true>();

@@ -190,6 +190,39 @@ def test_cuda_fused_equals_unfused(name, quant, cuda_artifact, tmp_path):
     assert err <= 1e-5
 
 
+def act_order_checkpoint(tmp_path):
+    """A random AutoGPTQ act-order checkpoint (4 bits, groups of 32, a g_idx per input
+    that is a permutation of groups) and its dequantized float model."""
+    from ckpt_formats import make_prequantized, tiny_config
+    make_prequantized(tmp_path / "q", tmp_path / "f", tiny_config(), "gptq", bits=4,
+                      group_size=32, desc_act=True, seed=5)
+    return tmp_path / "q", tmp_path / "f"
+
+
+@needs_nvcc
+def test_cuda_act_order_checkpoint_compiles_with_the_gather(tmp_path):
+    q, _ = act_order_checkpoint(tmp_path)
+    run_ok("qlc", "compile", q, "-o", tmp_path / "q.so", "--target", TARGET, timeout=900)
+    kernels = json.loads(run_ok("qlc", "inspect", tmp_path / "q.so", "--json").stdout)["kernels"]
+    assert any("qlinear_int_perm<" in k["kernel"] for k in kernels)
+
+
+@needs_gpu
+def test_cuda_act_order_checkpoint_matches_x86_and_the_dequantized_model(tmp_path):
+    q, f = act_order_checkpoint(tmp_path)
+    run_ok("qlc", "compile", q, "-o", tmp_path / "cuda.so", "--target", TARGET, timeout=900)
+    run_ok("qlc", "compile", q, "-o", tmp_path / "x86.so", "--target", X86, timeout=900)
+    run_ok("qlc", "compile", f, "-o", tmp_path / "f.so", "--target", X86, timeout=900)
+    for n in (5, 39):  # the GEMV (<= 8 tokens) and the tensor-core GEMM
+        tokens = " ".join(str(t) for t in range(1, n + 1))
+        cuda = dump(tmp_path / "cuda.so", tokens, tmp_path)
+        x86 = dump(tmp_path / "x86.so", tokens, tmp_path)
+        flt = dump(tmp_path / "f.so", tokens, tmp_path)
+        print(f"act-order, {n} tokens: cuda vs x86 {rel_err(cuda, x86):.2e}, "
+              f"vs dequantized {rel_err(cuda, flt):.2e}")
+        assert rel_err(cuda, x86) <= 1e-2 and rel_err(cuda, flt) <= 1e-2
+
+
 def gpu_cases():
     """Every artifact the GPU tests use: (model, target, quant, flags)."""
     cases = [(model_dir(n), TARGET, "none", ()) for n in MODELS]

@@ -203,6 +203,28 @@ void qlinear_int(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweig
   launch_mma<K, N, false>(s, M, x, IntSrc<K, BITS, G, VE1>{qweight, scales, zeros}, bias, y);
 }
 
+template <int K>
+__global__ void gather_cols_kernel(int64_t M, const float *__restrict__ x,
+                                   const int32_t *__restrict__ perm, float *__restrict__ xp) {
+  const int64_t m = blockIdx.y;
+  for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < K; j += gridDim.x * blockDim.x)
+    xp[m * K + j] = x[m * K + perm[j]];
+}
+
+/// Act-order checkpoints (a GPTQ g_idx that is not k / G): the weight's columns are stored
+/// in the order of `perm`, so the input is gathered first, xp[m, j] = x[m, perm[j]] (xp:
+/// [M, K] of scratch), and the projection reads xp.
+template <int K, int N, int BITS, int G>
+void qlinear_int_perm(cudaStream_t s, int64_t M, const float *x, const int32_t *perm, float *xp,
+                      const uint8_t *qweight, const f16 *scales, const uint8_t *zeros,
+                      const float *bias, float *y) {
+  if (M <= 0)
+    return;
+  const dim3 grid(static_cast<unsigned>(ceil_div(K, 256)), static_cast<unsigned>(M));
+  gather_cols_kernel<K><<<grid, 256, 0, s>>>(M, x, perm, xp);
+  qlinear_int<K, N, BITS, G>(s, M, xp, qweight, scales, zeros, bias, y);
+}
+
 /// The NF4 code book and the dynamic map, for __constant__ memory.
 struct Nf4Tables {
   float code[16];
