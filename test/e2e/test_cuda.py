@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, run, run_ok
+from conftest import BIN_DIR, FIXTURES, run, run_ok
 from badinput_helpers import assert_bad
 from test_logits import dump, model_dir, ref, rel_err
 
@@ -167,7 +167,6 @@ def test_cuda_paged_sequences_interleaved_equal_alone(kv, page, cuda_artifact):
     """The runtime's paged-cache tests (test/unit/RuntimeTest.cpp: sequences interleaved
     on shuffled pages against each alone, and a pool too small for a step) on a CUDA
     artifact: the block table on the device, updated before replayed decode graphs."""
-    from conftest import BIN_DIR
     art = cuda_artifact(FIXTURES / "mistral-headdim-f32", TARGET, "none",
                         *paged_flags(kv, page))
     env = dict(os.environ, QLC_TEST_ARTIFACT=str(art))
@@ -179,8 +178,6 @@ def test_cuda_paged_sequences_interleaved_equal_alone(kv, page, cuda_artifact):
 
 
 @needs_gpu
-@pytest.mark.parametrize("name", ["stories260k", "llama-gqa-bf16"])
-def test_sm80_artifact_runs_on_this_newer_gpu(@needs_gpu
 @pytest.mark.parametrize("name", ["stories260k", "llama-gqa-bf16"])
 def test_sm80_artifact_runs_on_this_newer_gpu(name, cuda_artifact, tmp_path):
     tokens, expected = ref(name, 317)
