@@ -178,6 +178,19 @@ def test_cuda_paged_sequences_interleaved_equal_alone(kv, page, cuda_artifact):
 
 
 @needs_gpu
+def test_cuda_kv_pages_from_a_memory_fraction(cuda_artifact, tmp_path):
+    """qlc-run --kv-memory-fraction sizes the pool from the GPU's free memory (after the
+    weights and scratch); --kv-pages too few for the prompt is refused, naming the cache."""
+    tokens, expected = ref("stories260k", 317)
+    art = cuda_artifact(model_dir("stories260k"))
+    got = dump(art, tokens, tmp_path, "--kv-memory-fraction", "0.05")
+    assert rel_err(got, expected) <= logits_tol("stories260k")
+    p = run("qlc-run", art, "--tokens", tokens, "--kv-pages", "2",
+            "--dump-logits", tmp_path / "x.npy")
+    assert p.returncode != 0 and "KV cache is full" in p.stderr, p.stderr
+
+
+@needs_gpu
 @pytest.mark.parametrize("name", ["stories260k", "llama-gqa-bf16"])
 def test_sm80_artifact_runs_on_this_newer_gpu(name, cuda_artifact, tmp_path):
     tokens, expected = ref(name, 317)
