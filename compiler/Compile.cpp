@@ -417,10 +417,9 @@ llvm::Error loadAndRunPasses(const CompileOptions &opts, Session &s, Stopwatch &
   if (llvm::Error e = writeCheckpoint(*s.module, s.cfg, *s.store, *checkpoint))
     return e;
   clock.stage("write checkpoint");
-  if (!opts.fuse)
-    return llvm::Error::success();
+  // Then the fusion passes (unless --no-fuse) and the KV plan that codegen needs.
   req.po.quantize = false;
-  req.po.fuse = true;
+  req.po.fuse = opts.fuse;
   req.po.maxSeqLen = maxSeq;
   return runPipeline(*s.module, req);
 }
