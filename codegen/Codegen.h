@@ -27,11 +27,20 @@ struct KernelCall {
   std::string weight; // the weight it reads, if any
 };
 
-/// The KV cache as the attention kernels lay it out: [slot][layer][k|v][position][row].
+/// The paged KV cache as the attention kernels lay it out, from the module's
+/// qlc.kv_cache plan (qlc-plan-kv-cache): pages of [layer][k|v][page position][row],
+/// reached through a block table per slot.
 struct KvCacheLayout {
   std::string dtype = "f32"; // f32 | f16 | int8 (qlc.attention's kv_dtype)
   int64_t rowBytes = 0;      // one layer's k (or v) row of one position
   int64_t positionBytes = 0; // one position of one slot: every layer's k and v rows
+  std::string layout = "page,layer,kv,position,head";
+  int64_t pageSize = 0;      // positions per page
+  int64_t pageBytes = 0;     // pageSize * positionBytes
+  int64_t pages = 0;         // the plan's pool (max_batch sequences, capped by the budget)
+  int64_t maxPagesPerSeq = 0;
+  int64_t maxBatch = 0;
+  int64_t budgetBytes = 0;   // 0: no cap
 };
 
 struct CodegenResult {

@@ -80,7 +80,7 @@ private:
   llvm::DenseMap<const void *, int> bufferOf;
   std::map<std::vector<float>, std::string> invFreqTables;
   int64_t gatherOffset = -1, gatherBytes = 0;
-  int64_t numLayers = 0, vocab = 0;
+  int64_t numLayers = 0, vocab = 0, pageSize = 0;
 };
 
 int64_t Walker::gatherScratch(int64_t k) {
@@ -275,7 +275,8 @@ llvm::Error Walker::emitOp(Operation *op) {
         std::string y = out(o.getResult());
         call(o, "attention",
              {num(numLayers), num(o.getNumHeads()), num(o.getNumKvHeads()), num(o.getHeadDim()),
-              num(o.getSlidingWindow().value_or(0)), syntax.kvFormat(kvd.str())},
+              num(o.getSlidingWindow().value_or(0)), syntax.kvFormat(kvd.str()),
+              num(pageSize)},
              syntax.attentionArgs(o.getLayer(), flt(o.getScale().convertToDouble()), q, k, v, y));
       })
       .Case<SiluMulOp>([&](SiluMulOp o) {
@@ -344,6 +345,16 @@ llvm::Expected<CodegenResult> Walker::run(ModuleOp module) {
   if (!layers || layers.getInt() <= 0)
     return err("qlc.model needs a positive integer num_layers");
   numLayers = layers.getInt();
+  // The KV plan (qlc-plan-kv-cache): its page size is a template argument of attention.
+  auto plan = module->getAttrOfType<DictionaryAttr>("qlc.kv_cache");
+  auto planInt = [&](StringRef name) -> int64_t {
+    auto a = plan ? dyn_cast_or_null<IntegerAttr>(plan.get(name)) : IntegerAttr();
+    return a ? a.getInt() : -1;
+  };
+  pageSize = planInt("page_size");
+  if (!plan || pageSize <= 0)
+    return err("the module has no KV cache plan (qlc.kv_cache with a page_size): run "
+               "qlc-plan-kv-cache");
   Block &block = fn.getBody().front();
   names[block.getArgument(0).getAsOpaquePointer()] = "st->tokens";
   names[block.getArgument(1).getAsOpaquePointer()] = "st->positions";
@@ -356,12 +367,30 @@ llvm::Expected<CodegenResult> Walker::run(ModuleOp module) {
     if (llvm::Error e = emitOp(&op))
       return std::move(e);
   }
-  if (auto plan = module->getAttrOfType<DictionaryAttr>("qlc.kv_cache")) {
-    auto dtype = dyn_cast_or_null<StringAttr>(plan.get("dtype"));
-    if (!dtype || (result.kvCache.rowBytes > 0 && dtype.getValue() != result.kvCache.dtype))
-      return err("the qlc.kv_cache plan's dtype differs from the attention ops' kv_dtype " +
-                 result.kvCache.dtype);
-  }
+  if (auto dtype = dyn_cast_or_null<StringAttr>(plan.get("dtype"));
+      !dtype || (result.kvCache.rowBytes > 0 && dtype.getValue() != result.kvCache.dtype))
+    return err("the qlc.kv_cache plan's dtype differs from the attention ops' kv_dtype " +
+               result.kvCache.dtype);
+  KvCacheLayout &kv = result.kvCache;
+  kv.pageSize = pageSize;
+  kv.pageBytes = planInt("page_bytes");
+  kv.pages = planInt("pages");
+  kv.maxPagesPerSeq = planInt("max_pages_per_seq");
+  kv.maxBatch = planInt("max_batch");
+  kv.budgetBytes = planInt("budget_bytes");
+  if (auto layout = dyn_cast_or_null<StringAttr>(plan.get("layout")))
+    kv.layout = layout.getValue().str();
+  if (kv.layout != "page,layer,kv,position,head")
+    return err("the qlc.kv_cache plan's layout '" + kv.layout +
+               "' is not the kernels' page,layer,kv,position,head");
+  if (kv.pages <= 0 || kv.maxPagesPerSeq <= 0 ||
+      (kv.positionBytes > 0 && kv.pageBytes != kv.pageSize * kv.positionBytes))
+    return err(fmt::format("the qlc.kv_cache plan is inconsistent: {} pages of {} bytes, {} "
+                           "positions of {} bytes a page, {} pages a sequence",
+                           kv.pages, kv.pageBytes, kv.pageSize, kv.positionBytes,
+                           kv.maxPagesPerSeq));
+  // The forward refuses a context whose pages are not the kernels' (qlc/abi.h).
+  decls += fmt::format("constexpr int64_t kKvPageSize = {};\n", pageSize);
   const int64_t staging = (result.scratchBytes + 255) / 256 * 256;
   const int64_t extra = syntax.stagingBytes(opts, vocab);
   if (extra > 0)

@@ -39,7 +39,8 @@ public:
   virtual bool supportsPerm() const = 0;
   /// The KV storage format type for a kv_dtype.
   virtual std::string kvFormat(const std::string &dtype) const = 0;
-  /// Arguments of attention after the execution argument.
+  /// Arguments of attention after the execution argument (the KV page size is a
+  /// template argument).
   virtual std::string attentionArgs(int64_t layer, const std::string &scale,
                                     const std::string &q, const std::string &k,
                                     const std::string &v, const std::string &out) const = 0;

@@ -135,6 +135,18 @@ llvm::Error runPipeline(mlir::ModuleOp module, const PipelineRequest &req) {
       return badInput("--mlir-print-ir-after " + p + ": no such pass (available: " + list + ")");
     }
   mlir::PassManager pm(module->getContext());
+  // The KV plan refuses a budget too small for one sequence: that is bad input (its
+  // flags), reported as one line; other pass errors stay internal.
+  std::string planError;
+  mlir::ScopedDiagnosticHandler planDiag(module->getContext(), [&](mlir::Diagnostic &d) {
+    std::string msg = d.str();
+    if (d.getSeverity() != mlir::DiagnosticSeverity::Error ||
+        msg.rfind("qlc-plan-kv-cache: ", 0) != 0)
+      return mlir::failure(); // printed as before
+    if (planError.empty())
+      planError = msg;
+    return mlir::success(); // reported below as qlc's one line
+  });
   std::string error;
   if (!req.passPipeline.empty()) {
     llvm::raw_string_ostream os(error);
@@ -148,6 +160,8 @@ llvm::Error runPipeline(mlir::ModuleOp module, const PipelineRequest &req) {
       return badInput("--pass-pipeline " + req.passPipeline +
                       ": the pipeline must run on builtin.module(...)");
     static_cast<mlir::OpPassManager &>(pm) = *parsed;
+    if (req.passPipeline.find("qlc-plan-kv-cache") == std::string::npos)
+      addKvCachePlan(pm, req.po); // codegen needs a plan
   } else if (mlir::failed(buildCompilePipeline(pm, req.po, error))) {
     return badInput(error);
   }
@@ -164,8 +178,11 @@ llvm::Error runPipeline(mlir::ModuleOp module, const PipelineRequest &req) {
   }
   if (req.timing)
     pm.enableTiming();
-  if (mlir::failed(pm.run(module)))
+  if (mlir::failed(pm.run(module))) {
+    if (!planError.empty())
+      return badInput(planError.substr(std::string("qlc-plan-kv-cache: ").size()));
     return internal("the compile pipeline failed");
+  }
   return llvm::Error::success();
 }
 
@@ -278,9 +295,15 @@ json makeManifest(const ModelConfig &cfg, const CompileOptions &opts, const Targ
         {"kv_cache",
          {{"dtype", cg.kvCache.dtype},
           {"scales", cg.kvCache.dtype == "int8" ? "per-token-head-asym" : "none"},
-          {"layout", "slot,layer,kv,position,row"},
+          {"layout", cg.kvCache.layout},
           {"row_bytes", cg.kvCache.rowBytes},
-          {"bytes_per_position", cg.kvCache.positionBytes}}}}},
+          {"bytes_per_position", cg.kvCache.positionBytes},
+          {"page_size", cg.kvCache.pageSize},
+          {"page_bytes", cg.kvCache.pageBytes},
+          {"pages", cg.kvCache.pages},
+          {"max_pages_per_seq", cg.kvCache.maxPagesPerSeq},
+          {"max_batch", cg.kvCache.maxBatch},
+          {"budget_bytes", cg.kvCache.budgetBytes}}}}},
       {"kernels", kernels},
   };
 }
@@ -371,6 +394,17 @@ llvm::Error loadAndRunPasses(const CompileOptions &opts, Session &s, Stopwatch &
   req.po.embeddingDtype = opts.embeddingDtype;
   req.po.fuse = opts.fuse && checkpoint == nullptr;
   req.po.actOrder = opts.actOrder;
+  // The KV plan runs with the last passes: not before a checkpoint is written.
+  const int64_t maxSeq = opts.maxSeqLen ? opts.maxSeqLen
+                                        : std::min<int64_t>(s.cfg.maxPositionEmbeddings, 4096);
+  auto targetOr = lookupTarget(opts.target);
+  if (!targetOr)
+    return asBadInput(targetOr.takeError());
+  req.po.targetKind = (*targetOr)->kind();
+  req.po.maxSeqLen = checkpoint == nullptr ? maxSeq : 0;
+  req.po.maxBatch = opts.maxBatch;
+  req.po.kvPageSize = opts.kvPageSize;
+  req.po.kvMemoryBudget = opts.kvMemoryMiB * (int64_t{1} << 20);
   req.passPipeline = opts.passPipeline;
   req.printIrAfterAll = opts.printIrAfterAll;
   req.printIrAfter = opts.printIrAfter;
@@ -383,10 +417,10 @@ llvm::Error loadAndRunPasses(const CompileOptions &opts, Session &s, Stopwatch &
   if (llvm::Error e = writeCheckpoint(*s.module, s.cfg, *s.store, *checkpoint))
     return e;
   clock.stage("write checkpoint");
-  if (!opts.fuse)
-    return llvm::Error::success();
+  // Then the fusion passes (unless --no-fuse) and the KV plan that codegen needs.
   req.po.quantize = false;
-  req.po.fuse = true;
+  req.po.fuse = opts.fuse;
+  req.po.maxSeqLen = maxSeq;
   return runPipeline(*s.module, req);
 }
 
@@ -446,6 +480,14 @@ llvm::Error compileModel(const CompileOptions &opts) {
   if (opts.maxSeqLen < 0 || opts.maxSeqLen > (int64_t{1} << 24))
     return badInput("--max-seq-len must be in [1, 16777216] (or 0: the model's default), got " +
                     std::to_string(opts.maxSeqLen));
+  if (opts.maxBatch <= 0 || opts.maxBatch > 65536)
+    return badInput("--max-batch must be in [1, 65536], got " + std::to_string(opts.maxBatch));
+  if (opts.kvPageSize < 0 || opts.kvPageSize > 65536)
+    return badInput("--kv-page-size must be in [1, 65536] (or 0: the target's choice), got " +
+                    std::to_string(opts.kvPageSize));
+  if (opts.kvMemoryMiB < 0 || opts.kvMemoryMiB > (int64_t{1} << 30))
+    return badInput("--kv-memory must be in [1, 2^30] MiB (or 0: no cap), got " +
+                    std::to_string(opts.kvMemoryMiB));
   if (!opts.passPipeline.empty() && opts.quant != "none")
     return badInput("--pass-pipeline replaces the passes of --quant " + opts.quant +
                     ": give one or the other");

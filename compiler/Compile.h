@@ -27,6 +27,9 @@ struct CompileOptions {
   bool actOrder = false;       // gptq-*: act-order (desc_act, static groups)
   int64_t maxSeqLen = 0;     // 0: min(max_position_embeddings, 4096)
   int64_t maxTokens = 512;   // tokens per forward step
+  int64_t maxBatch = 1;      // KV plan: sequences held at once that the pages cover
+  int64_t kvPageSize = 0;    // KV plan: positions per page; 0: the target's choice
+  int64_t kvMemoryMiB = 0;   // KV plan: MiB the cache may take; 0: no cap
   std::string cxx;           // host C++ compiler; empty: $CXX, then c++, g++, clang++
   std::string nvcc;          // CUDA compiler; empty: $NVCC, nvcc, /usr/local/cuda/bin/nvcc
   bool fuse = true;          // run the fusion passes

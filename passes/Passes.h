@@ -41,6 +41,14 @@ struct CompilePipelineOptions {
   /// fusion passes (when fuse), for a module already quantized (qlc compile
   /// --emit-checkpoint writes the checkpoint between the two).
   bool quantize = true;
+  /// qlc-plan-kv-cache, last: positions per sequence (0: no plan, as for `qlc import`),
+  /// sequences the pages cover, positions per page (0: the target's choice), a cap on
+  /// the cache's bytes (0: none) and the target kind (x86 or cuda).
+  int64_t maxSeqLen = 0;
+  int64_t maxBatch = 1;
+  int64_t kvPageSize = 0;
+  int64_t kvMemoryBudget = 0;
+  std::string targetKind = "x86";
 };
 
 /// True for the --quant schemes that run the model on calibration text (gptq-*, awq-*).
@@ -54,6 +62,10 @@ const std::vector<std::string> &knownQuantSchemes();
 mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
                                          const CompilePipelineOptions &opts,
                                          std::string &error);
+
+/// Adds qlc-plan-kv-cache with the plan options of `opts` (nothing when maxSeqLen is 0);
+/// buildCompilePipeline ends with it, and `qlc compile --pass-pipeline` appends it.
+void addKvCachePlan(mlir::OpPassManager &pm, const CompilePipelineOptions &opts);
 
 /// The flag of every qlc pass (qlc-cast-weights, ...), for --mlir-print-ir-after.
 const std::vector<std::string> &qlcPassArguments();

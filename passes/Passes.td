@@ -163,6 +163,44 @@ def QuantizeKvPass : Pass<"qlc-quantize-kv", "mlir::ModuleOp"> {
   let dependentDialects = ["::qlc::QlcDialect"];
 }
 
+def PlanKvCachePass : Pass<"qlc-plan-kv-cache", "mlir::ModuleOp"> {
+  let summary = "Plans the paged KV cache: page size, page count, dtype and layout";
+  let description = [{
+    Decides how the KV cache is paged and records the plan as the module's
+    `qlc.kv_cache` attribute, which codegen reads (the page size becomes a kernel
+    constant) and writes to the manifest, from which the runtime sizes the session's
+    page pool. The cache is a pool of pages of `page_size` positions each; a page holds
+    every layer's k and v rows of its positions (layout "page,layer,kv,position,head"),
+    and a block table per sequence slot maps position / page_size to a page.
+
+    dtype: the attention ops' kv_dtype (set by qlc-quantize-kv; all must agree).
+    page_size: the option, or per target when 0: 16 on CUDA (as vLLM: small pages
+    waste little of the last page and a block of 128 threads covers 8 whole pages),
+    32 on x86 (the attention kernel scores blocks of 32 positions, so a block reads
+    one contiguous page). pages: enough for max-batch sequences of max-seq-len
+    (max_pages_per_seq = ceil(max-seq-len / page_size) each), capped by the memory
+    budget (memory-budget bytes, and memory-fraction of target-memory bytes); a budget
+    that cannot hold one sequence of max-seq-len is an error.
+  }];
+  let options = [
+    Option<"maxSeqLen", "max-seq-len", "int64_t", /*default=*/"0",
+           "Positions per sequence (required, > 0)">,
+    Option<"maxBatch", "max-batch", "int64_t", /*default=*/"1",
+           "Sequences held at once that the pages must cover">,
+    Option<"pageSize", "page-size", "int64_t", /*default=*/"0",
+           "Positions per page; 0: chosen for the target (16 cuda, 32 x86)">,
+    Option<"target", "target", "std::string", /*default=*/"\"x86\"",
+           "Target kind: x86 or cuda">,
+    Option<"memoryBudget", "memory-budget", "int64_t", /*default=*/"0",
+           "Bytes the KV cache may take; 0: no cap">,
+    Option<"memoryFraction", "memory-fraction", "double", /*default=*/"0.0",
+           "Fraction of target-memory the KV cache may take; 0: no cap">,
+    Option<"targetMemory", "target-memory", "int64_t", /*default=*/"0",
+           "Bytes of the target's memory (with memory-fraction)">
+  ];
+  let dependentDialects = ["::qlc::QlcDialect"];
+}
+
 def FuseQkvPass : Pass<"qlc-fuse-qkv", "mlir::ModuleOp"> {
   let summary = "Merges the q, k and v projections of each attention into one";
   let description = [{

@@ -100,6 +100,18 @@ mlir::LogicalResult addQuantPasses(mlir::OpPassManager &pm, const CompilePipelin
 
 } // namespace
 
+void addKvCachePlan(mlir::OpPassManager &pm, const CompilePipelineOptions &opts) {
+  if (opts.maxSeqLen <= 0)
+    return;
+  PlanKvCachePassOptions o;
+  o.maxSeqLen = opts.maxSeqLen;
+  o.maxBatch = opts.maxBatch;
+  o.pageSize = opts.kvPageSize;
+  o.memoryBudget = opts.kvMemoryBudget;
+  o.target = opts.targetKind;
+  pm.addPass(createPlanKvCachePass(o));
+}
+
 mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
                                          const CompilePipelineOptions &opts,
                                          std::string &error) {
@@ -122,6 +134,9 @@ mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
     pm.addPass(createFuseGateUpPass());
     pm.addPass(createFuseNormResidualPass());
   }
+  // The cache is planned last: its rows depend on the attention ops' kv_dtype only, but
+  // later passes must not change the attention ops the plan was made for.
+  addKvCachePlan(pm, opts);
   return mlir::success();
 }
 
@@ -146,6 +161,7 @@ const std::vector<std::string> &qlcPassArguments() {
     passes.push_back(createFuseQkvPass());
     passes.push_back(createFuseGateUpPass());
     passes.push_back(createFuseNormResidualPass());
+    passes.push_back(createPlanKvCachePass());
     std::vector<std::string> names;
     for (const auto &p : passes)
       names.push_back(p->getArgument().str());
@@ -176,6 +192,19 @@ struct CompilePipelineCliOptions : mlir::PassPipelineOptions<CompilePipelineCliO
                     llvm::cl::init(true)};
   Option<bool> actOrder{*this, "act-order", llvm::cl::desc("gptq: act-order"),
                         llvm::cl::init(false)};
+  Option<int64_t> maxSeqLen{*this, "max-seq-len",
+                            llvm::cl::desc("Plan the KV cache for this many positions (0: no plan)"),
+                            llvm::cl::init(0)};
+  Option<int64_t> maxBatch{*this, "max-batch", llvm::cl::desc("KV plan: sequences at once"),
+                           llvm::cl::init(1)};
+  Option<int64_t> kvPageSize{*this, "kv-page-size",
+                             llvm::cl::desc("KV plan: positions per page (0: the target's)"),
+                             llvm::cl::init(0)};
+  Option<int64_t> kvMemoryBudget{*this, "kv-memory-budget",
+                                 llvm::cl::desc("KV plan: bytes the cache may take (0: no cap)"),
+                                 llvm::cl::init(0)};
+  Option<std::string> targetKind{*this, "target", llvm::cl::desc("KV plan: x86 or cuda"),
+                                 llvm::cl::init("x86")};
 };
 } // namespace
 
@@ -195,6 +224,11 @@ void registerQlcPassesAndPipelines() {
         opts.embeddingDtype = o.embeddingDtype;
         opts.fuse = o.fuse;
         opts.actOrder = o.actOrder;
+        opts.maxSeqLen = o.maxSeqLen;
+        opts.maxBatch = o.maxBatch;
+        opts.kvPageSize = o.kvPageSize;
+        opts.kvMemoryBudget = o.kvMemoryBudget;
+        opts.targetKind = o.targetKind;
         std::string error;
         if (mlir::failed(buildCompilePipeline(pm, opts, error)))
           return errorHandler("qlc-compile-pipeline: " + error);

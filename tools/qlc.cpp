@@ -82,6 +82,19 @@ int inspect(const std::string &path, bool asJson) {
                              kv.at("dtype").get<std::string>(),
                              scales == "none" ? "" : " (scales " + scales + ")",
                              humanBytes(kv.value("bytes_per_position", 0.0)));
+    if (kv.contains("page_size"))
+      std::cout << fmt::format("kv pages   {} positions a page ({}), {} pages ({}) for {} "
+                               "sequence(s) of {} pages{}; layout {}\n",
+                               kv.at("page_size").get<int64_t>(),
+                               humanBytes(kv.value("page_bytes", 0.0)),
+                               kv.at("pages").get<int64_t>(),
+                               humanBytes(kv.value("page_bytes", 0.0) * kv.value("pages", 0.0)),
+                               kv.value("max_batch", int64_t{1}),
+                               kv.at("max_pages_per_seq").get<int64_t>(),
+                               kv.value("budget_bytes", int64_t{0}) > 0
+                                   ? ", budget " + humanBytes(kv.value("budget_bytes", 0.0))
+                                   : std::string(),
+                               kv.value("layout", std::string("?")));
     std::map<std::string, const json *> weights;
     double total = 0;
     for (const json &w : m.at("weights")) {
@@ -155,6 +168,15 @@ int main(int argc, char **argv) {
   compile->add_option("--max-seq-len", co.maxSeqLen,
                       "Default positions per sequence (0: min(max_position_embeddings, 4096))");
   compile->add_option("--max-tokens", co.maxTokens, "Tokens per forward step (prefill chunk)")
+      ->capture_default_str();
+  compile->add_option("--max-batch", co.maxBatch,
+                      "Sequences held at once that the KV plan's pages cover")
+      ->capture_default_str();
+  compile->add_option("--kv-page-size", co.kvPageSize,
+                      "Positions per KV cache page (0: the target's, 16 cuda, 32 x86)")
+      ->capture_default_str();
+  compile->add_option("--kv-memory", co.kvMemoryMiB,
+                      "MiB the KV cache may take: caps the plan's pages (0: no cap)")
       ->capture_default_str();
   compile->add_option("--cxx", co.cxx, "Host C++ compiler for the generated code (x86 targets)");
   compile->add_option("--nvcc", co.nvcc, "CUDA compiler for the generated code (sm_* targets)");

@@ -40,7 +40,8 @@ public:
   std::string attentionArgs(int64_t layer, const std::string &scale, const std::string &q,
                             const std::string &k, const std::string &v,
                             const std::string &out) const override {
-    return fmt::format("ctx->kv, ctx->max_seq, M, st->positions, st->slots, {}, {}, {}, {}, {}, {}",
+    return fmt::format("ctx->kv, ctx->block_table, ctx->max_pages_per_seq, M, st->positions, "
+                       "st->slots, {}, {}, {}, {}, {}, {}",
                        layer, scale, q, k, v, out);
   }
   std::string logitsArgs(const std::string &x, const std::string &w,
@@ -82,6 +83,8 @@ public:
         "  const int64_t M = host_step->n_tokens;\n"
         "  if (M <= 0 || M > {maxt} || host_step->n_logits < 0 || host_step->n_logits > {maxt})\n"
         "    return 1;\n"
+        "  if (ctx->page_size != kKvPageSize || ctx->block_table == nullptr)\n"
+        "    return qlc::cuda::fail_page_size(ctx->page_size, kKvPageSize);\n"
         "{refs}"
         "  cudaStream_t s = static_cast<cudaStream_t>(ctx->pool);\n"
         "  qlc_step staged;\n"

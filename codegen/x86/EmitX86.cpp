@@ -67,6 +67,7 @@ public:
         "qlc_artifact_forward(const qlc_exec_ctx *ctx, const qlc_step *st) {{\n"
         "  const int64_t M = st->n_tokens;\n"
         "  if (M <= 0 || M > {})\n    return 1;\n"
+        "  if (ctx->page_size != kKvPageSize || ctx->block_table == nullptr)\n    return 3;\n"
         "{}  return 0;\n}}\n",
         QLC_VERSION_STRING, target.name(), defs, decls, opts.maxTokens, body);
   }

@@ -61,6 +61,10 @@ struct qlc_model {
   int32_t vocab = 0, numLayers = 0, kvDim = 0;
   int64_t maxSeqLen = 0, maxTokens = 0, scratchBytes = 0;
   int64_t kvPositionBytes = 0; // KV cache bytes per position of a slot (all layers, k and v)
+  int64_t kvPageSize = 0;      // positions per KV page (the kernels' constant)
+  int64_t kvPageBytes = 0;     // kvPageSize * kvPositionBytes
+  int64_t kvPlanPages = 0;     // the plan's pool: max_batch sequences, capped by its budget
+  int64_t kvBudgetBytes = 0;   // the plan's memory budget; 0: none
   // Text: the tokenizer.json inside the weights section (parsed at first use).
   std::string_view tokenizerJson;
   std::string chatTemplate, bosToken, eosToken;

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -139,6 +140,20 @@ qlc_status parseManifest(qlc_model &m, const qlc_artifact_footer &f, bool verify
                                       kv.at("bytes_per_position").dump() + " differs from the " +
                                       std::to_string(m.kvPositionBytes) + " of a " + kvDtype +
                                       " cache of this model");
+    // The paged cache (qlc-plan-kv-cache): page size is a constant of the kernels.
+    m.kvPageSize = kv.at("page_size").get<int64_t>();
+    m.kvPlanPages = kv.at("pages").get<int64_t>();
+    m.kvBudgetBytes = kv.value("budget_bytes", int64_t{0});
+    if (m.kvPageSize <= 0 || m.kvPageSize > 65536 || m.kvPlanPages <= 0 ||
+        m.kvPlanPages > INT32_MAX || m.kvBudgetBytes < 0)
+      return fail(QLC_ERR_FORMAT, m.path + ": KV cache plan has a page_size " +
+                                      std::to_string(m.kvPageSize) + " or pages " +
+                                      std::to_string(m.kvPlanPages) + " out of range");
+    if (__builtin_mul_overflow(m.kvPageSize, m.kvPositionBytes, &m.kvPageBytes) ||
+        kv.value("page_bytes", m.kvPageBytes) != m.kvPageBytes)
+      return fail(QLC_ERR_FORMAT, m.path + ": KV cache page_bytes " +
+                                      kv.value("page_bytes", json()).dump() + " differs from " +
+                                      "page_size x bytes_per_position");
     std::string tokenizerWeight;
     if (man.contains("tokenizer")) {
       const json &t = man.at("tokenizer");

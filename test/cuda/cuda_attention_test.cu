@@ -1,11 +1,13 @@
 // cuda_attention_test.cu - the KV cache formats and attention of qlc_cuda_attention.cuh.
 //
-// The cache starts full of random rows encoded by the x86 formats (every slot, layer and
-// position); one attention call then appends the step's k and v and attends. The cache
+// The cache is paged (pages of P positions, qlc/abi.h) and its block table gives each
+// slot's pages in a shuffled order, with spare pages that no slot owns. It starts full of
+// random rows encoded by the x86 formats (every page, layer and position); one attention
+// call then appends the step's k and v and attends. The cache
 // afterwards must equal, byte for byte, the start cache with the step's rows encoded by
 // the x86 store; the output is compared with float64 attention over the decoded cache.
-// Prefill: M tokens of one slot at consecutive positions; decode: M tokens of M slots at
-// random positions.
+// Prefill: M tokens of one slot at consecutive positions (across page boundaries); decode:
+// M tokens of M slots at random positions.
 #include "qlc_cuda_kernels.cuh"
 #include "qlc_x86_kv.h"
 
@@ -56,15 +58,21 @@ template <> double decode<cu::KvI8>(const uint8_t *h, int c) {
          static_cast<double>(qlc::to_f32(p[0])) * h[4 + c];
 }
 
-template <int H, int KVH, int HD, int WINDOW, class KV> struct AttentionCase {
+template <int H, int KVH, int HD, int WINDOW, class KV, int P> struct AttentionCase {
   static constexpr int L = 2, LAYER = 1, SLOTS = 9;
   static constexpr int64_t MAX_SEQ = 128;
+  static constexpr int64_t PER_SEQ = (MAX_SEQ + P - 1) / P, PAGES = SLOTS * PER_SEQ + 3;
   using X = typename HostKv<KV>::type;
   static constexpr int64_t HB = X::template head_bytes<HD>(), ROWB = KVH * HB;
   static_assert(HB == KV::template head_bytes<HD>(), "the same head format");
 
+  static std::vector<int32_t> &table() {
+    static std::vector<int32_t> t;
+    return t;
+  }
   static int64_t rowOffset(int slot, int layer, int which, int64_t pos) {
-    return ((((int64_t{slot} * L + layer) * 2 + which) * MAX_SEQ) + pos) * ROWB;
+    const int64_t page = table()[slot * PER_SEQ + pos / P];
+    return (((page * L + layer) * 2 + which) * P + pos % P) * ROWB;
   }
 
   /// Runs one step and records the cache and output checks.
@@ -112,13 +120,13 @@ template <int H, int KVH, int HD, int WINDOW, class KV> struct AttentionCase {
       }
     }
     DevBuf<uint8_t> kv(start);
-    DevBuf<int32_t> dslots(slots), dpos(positions);
+    DevBuf<int32_t> dslots(slots), dpos(positions), dtable(table());
     DevBuf<float> dq(q), dk(k), dv(v), out(int64_t{M} * H * HD);
     out.poison();
-    cu::attention<L, H, KVH, HD, WINDOW, KV>(0, kv.p, MAX_SEQ, M, dpos.p, dslots.p, LAYER, scale,
-                                              dq.p, dk.p, dv.p, out.p);
-    const std::string name = caseName("attention", "H%d/%d HD=%d W=%d %s %s", H, KVH, HD, WINDOW,
-                                      HostKv<KV>::name, label.c_str());
+    cu::attention<L, H, KVH, HD, WINDOW, KV, P>(0, kv.p, dtable.p, PER_SEQ, M, dpos.p, dslots.p,
+                                                 LAYER, scale, dq.p, dk.p, dv.p, out.p);
+    const std::string name = caseName("attention", "H%d/%d HD=%d W=%d %s P=%d %s", H, KVH, HD,
+                                      WINDOW, HostKv<KV>::name, P, label.c_str());
     check(name, M, out, ref, 2e-5);
     const std::vector<uint8_t> got = kv.get();
     int64_t bad = 0;
@@ -128,11 +136,16 @@ template <int H, int KVH, int HD, int WINDOW, class KV> struct AttentionCase {
   }
 
   static void all() {
-    Rng rng(H * 1000 + KVH * 100 + HD + WINDOW * 7 + HB);
-    // The start cache: every row of every slot, layer and position.
-    std::vector<uint8_t> start(SLOTS * L * 2 * MAX_SEQ * ROWB);
+    Rng rng(H * 1000 + KVH * 100 + HD + WINDOW * 7 + HB + P * 13);
+    // The block table: the slots' pages in a shuffled order (3 pages nobody owns).
+    std::vector<int32_t> order(PAGES);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng.g);
+    table().assign(order.begin(), order.begin() + SLOTS * PER_SEQ);
+    // The start cache: every row of every page, layer and position.
+    std::vector<uint8_t> start(PAGES * L * 2 * P * ROWB);
     std::vector<float> head(HD);
-    for (int64_t r = 0; r < SLOTS * L * 2 * MAX_SEQ; ++r)
+    for (int64_t r = 0; r < PAGES * L * 2 * P; ++r)
       for (int g = 0; g < KVH; ++g) {
         for (auto &x : head)
           x = rng.value(2.0f);
@@ -157,10 +170,10 @@ template <int H, int KVH, int HD, int WINDOW, class KV> struct AttentionCase {
   }
 };
 
-template <int H, int KVH, int HD, int WINDOW> void allFormats() {
-  AttentionCase<H, KVH, HD, WINDOW, cu::KvF32>::all();
-  AttentionCase<H, KVH, HD, WINDOW, cu::KvF16>::all();
-  AttentionCase<H, KVH, HD, WINDOW, cu::KvI8>::all();
+template <int H, int KVH, int HD, int WINDOW, int P = 16> void allFormats() {
+  AttentionCase<H, KVH, HD, WINDOW, cu::KvF32, P>::all();
+  AttentionCase<H, KVH, HD, WINDOW, cu::KvF16, P>::all();
+  AttentionCase<H, KVH, HD, WINDOW, cu::KvI8, P>::all();
 }
 
 } // namespace
@@ -174,4 +187,10 @@ void runAttentionTests() {
   allFormats<8, 2, 96, 5>();
   allFormats<4, 4, 10, 0>();
   allFormats<2, 1, 256, 5>();
+  // Awkward page sizes: 5 (a block of 128 threads spans 26 pages), 1, and 128 (one
+  // page a sequence).
+  allFormats<8, 2, 64, 0, 5>();
+  allFormats<8, 2, 64, 5, 5>();
+  allFormats<4, 4, 10, 0, 1>();
+  allFormats<8, 2, 16, 0, 128>();
 }

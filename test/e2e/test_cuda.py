@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, run, run_ok
+from conftest import BIN_DIR, FIXTURES, run, run_ok
 from badinput_helpers import assert_bad
 from test_logits import dump, model_dir, ref, rel_err
 
@@ -95,6 +95,19 @@ def test_cuda_artifact_compiles_and_records_its_target(target, cuda_artifact):
     assert all("x86" not in k for k in kernels)
 
 
+@needs_nvcc
+def test_cuda_artifact_has_the_cuda_kv_plan(cuda_artifact):
+    """qlc-plan-kv-cache chooses pages of 16 positions for CUDA; the attention kernels take
+    the page size as a template argument."""
+    m = json.loads(run_ok("qlc", "inspect", cuda_artifact(FIXTURES / "llama-gqa-bf16"),
+                          "--json").stdout)
+    kv = m["exec"]["kv_cache"]
+    assert kv["page_size"] == 16 and kv["layout"] == "page,layer,kv,position,head"
+    assert kv["page_bytes"] == 16 * kv["bytes_per_position"]
+    att = [k["kernel"] for k in m["kernels"] if k["op"] == "qlc.attention"]
+    assert att and all(k.endswith(", 16>") for k in att), att
+
+
 @pytest.mark.skipif(GPU, reason="this machine has a GPU")
 @needs_nvcc
 def test_cuda_artifact_without_gpu_is_refused(cuda_artifact):
@@ -139,6 +152,42 @@ def test_cuda_decode_token_by_token_equals_prefill(name, cuda_artifact, tmp_path
     assert rel_err(stepped, dump(art, tokens, tmp_path)) <= (
         1e-2 if name in HALF_MODELS else 1e-5)
     assert rel_err(stepped, expected) <= 1e-4
+
+
+PAGED_CASES = [("f32", 16), ("f32", 4), ("int8", 4), ("f16", 5)]
+
+
+def paged_flags(kv, page):
+    return ("--kv-cache", kv, "--kv-page-size", str(page), "--max-tokens", "16")
+
+
+@needs_gpu
+@pytest.mark.parametrize("kv,page", PAGED_CASES)
+def test_cuda_paged_sequences_interleaved_equal_alone(kv, page, cuda_artifact):
+    """The runtime's paged-cache tests (test/unit/RuntimeTest.cpp: sequences interleaved
+    on shuffled pages against each alone, and a pool too small for a step) on a CUDA
+    artifact: the block table on the device, updated before replayed decode graphs."""
+    art = cuda_artifact(FIXTURES / "mistral-headdim-f32", TARGET, "none",
+                        *paged_flags(kv, page))
+    env = dict(os.environ, QLC_TEST_ARTIFACT=str(art))
+    p = subprocess.run([str(BIN_DIR.parent / "test" / "unit" / "qlc-runtime-tests"),
+                        "--gtest_filter=ArtifactTest.Page*"], env=env, capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "[  PASSED  ] 2 tests" in p.stdout
+
+
+@needs_gpu
+def test_cuda_kv_pages_from_a_memory_fraction(cuda_artifact, tmp_path):
+    """qlc-run --kv-memory-fraction sizes the pool from the GPU's free memory (after the
+    weights and scratch); --kv-pages too few for the prompt is refused, naming the cache."""
+    tokens, expected = ref("stories260k", 317)
+    art = cuda_artifact(model_dir("stories260k"))
+    got = dump(art, tokens, tmp_path, "--kv-memory-fraction", "0.05")
+    assert rel_err(got, expected) <= logits_tol("stories260k")
+    p = run("qlc-run", art, "--tokens", tokens, "--kv-pages", "2",
+            "--dump-logits", tmp_path / "x.npy")
+    assert p.returncode != 0 and "KV cache is full" in p.stderr, p.stderr
 
 
 @needs_gpu
@@ -235,6 +284,8 @@ def gpu_cases():
     for n in MODELS:
         for q in ["none", "rtn-w4", "nf4"]:
             cases += [(model_dir(n), TARGET, q, ()), (model_dir(n), TARGET, q, ("--no-fuse",))]
+    for kv, page in PAGED_CASES:
+        cases += [(FIXTURES / "mistral-headdim-f32", TARGET, "none", paged_flags(kv, page))]
     return list(dict.fromkeys(cases))
 
 

@@ -84,7 +84,7 @@ def test_manifest_and_inspect_show_the_kv_dtype(kv, kv_artifact):
     assert cache["row_bytes"] == model["num_kv_heads"] * head
     assert cache["bytes_per_position"] == 2 * model["num_layers"] * cache["row_bytes"]
     assert cache["scales"] == ("per-token-head-asym" if kv == "int8" else "none")
-    assert any(f"qlc::x86::Kv{'I8' if kv == 'int8' else 'F16'}>" in k["kernel"]
+    assert any(f"qlc::x86::Kv{'I8' if kv == 'int8' else 'F16'}, {cache['page_size']}>" in k["kernel"]
                for k in m["kernels"] if k["op"] == "qlc.attention")
     text = run_ok("qlc", "inspect", art).stdout
     assert f"kv cache   {kv}" in text

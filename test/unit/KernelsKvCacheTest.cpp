@@ -121,7 +121,8 @@ void reference(const std::vector<float> &q, const std::vector<int32_t> &pos,
     }
 }
 
-template <class Isa, class KV, int H, int KVH, int HD, int WINDOW> void checkKv(int threads) {
+template <class Isa, class KV, int H, int KVH, int HD, int WINDOW, int P>
+void checkKv(int threads) {
   constexpr int L = 2, layer = 1, KVD = KVH * HD;
   constexpr int64_t HB = KV::template head_bytes<HD>(), ROWB = KVH * HB;
   const int slots = 3, maxSeq = 61;
@@ -139,25 +140,26 @@ template <class Isa, class KV, int H, int KVH, int HD, int WINDOW> void checkKv(
   auto v = randomFloats(M * KVD, 53 + HD);
   for (int64_t t = 0; t < M; t += 7) // outliers: one channel per head far off the rest
     k[t * KVD + (t % HD)] = 25.0f;
-  const size_t arena = static_cast<size_t>(slots) * maxSeq * x86::kv_position_bytes<KV, L, KVH, HD>();
-  std::vector<uint8_t> cache(arena, 0xff), stepped(arena, 0xff);
+  // Pages of P positions, handed to the slots in a shuffled order.
+  qlc::test::PagedKv cache(slots, maxSeq, P, x86::kv_position_bytes<KV, L, KVH, HD>(), 0xff);
+  qlc::test::PagedKv stepped = cache;
   std::vector<float> out(M * H * HD, NAN), outStepped(M * H * HD, NAN);
   const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
   const std::string what = std::string("attention<") + Isa::name + ", " + KV::name + "> H=" +
                            std::to_string(H) + " KVH=" + std::to_string(KVH) + " HD=" +
                            std::to_string(HD) + " window=" + std::to_string(WINDOW) +
-                           " threads=" + std::to_string(threads);
+                           " page=" + std::to_string(P) + " threads=" + std::to_string(threads);
   Ctx ctx(threads);
   ctx.c.max_seq = maxSeq;
   ctx.c.n_slots = slots;
-  auto run = [&](std::vector<uint8_t> &kv, int64_t first, int64_t n, float *o) {
-    ctx.c.kv = kv.data();
+  auto run = [&](qlc::test::PagedKv &kv, int64_t first, int64_t n, float *o) {
+    kv.attach(ctx.c);
     qlc_step st{};
     st.n_tokens = n;
     st.tokens = tok.data() + first;
     st.positions = pos.data() + first;
     st.slots = slot.data() + first;
-    x86::attention<Isa, L, H, KVH, HD, WINDOW, KV>(&ctx.c, &st, layer, scale,
+    x86::attention<Isa, L, H, KVH, HD, WINDOW, KV, P>(&ctx.c, &st, layer, scale,
                                                   q.data() + first * H * HD,
                                                   k.data() + first * KVD, v.data() + first * KVD,
                                                   o + first * H * HD);
@@ -170,9 +172,8 @@ template <class Isa, class KV, int H, int KVH, int HD, int WINDOW> void checkKv(
   std::string bad;
   for (int64_t t = 0; t < M; ++t)
     for (int g = 0; g < KVH; ++g) {
-      const int64_t row = (static_cast<int64_t>(slot[t]) * L + layer) * 2 * maxSeq + pos[t];
-      const uint8_t *kh = cache.data() + row * ROWB + g * HB;
-      const uint8_t *vh = cache.data() + (row + maxSeq) * ROWB + g * HB;
+      const uint8_t *kh = cache.row(slot[t], layer, L, 0, pos[t], ROWB) + g * HB;
+      const uint8_t *vh = cache.row(slot[t], layer, L, 1, pos[t], ROWB) + g * HB;
       checkEncoding<KV, HD>(kh, &k[t * KVD + g * HD], bad);
       checkEncoding<KV, HD>(vh, &v[t * KVD + g * HD], bad);
       const size_t i = (static_cast<size_t>(slot[t]) * maxSeq + pos[t]) * KVH + g;
@@ -194,18 +195,20 @@ template <class Isa, class KV, int H, int KVH, int HD, int WINDOW> void checkKv(
   // 3. The same tokens one step each: identical cache bytes, same outputs.
   for (int64_t t = 0; t < M; ++t)
     run(stepped, t, 1, outStepped.data());
-  EXPECT_TRUE(cache == stepped) << what << ": token-by-token steps stored other bytes";
+  EXPECT_TRUE(cache.bytes == stepped.bytes) << what << ": token-by-token steps stored other bytes";
   std::vector<double> outWide(out.begin(), out.end());
   EXPECT_LT(relErr(outStepped, outWide), 1e-6) << what;
 }
 
 template <class Isa, class KV> void kvSuite() {
   for (int threads : {1, 2}) {
-    checkKv<Isa, KV, 6, 2, 20, 0>(threads);
-    checkKv<Isa, KV, 5, 1, 24, 0>(threads);
-    checkKv<Isa, KV, 4, 4, 16, 17>(threads);
-    checkKv<Isa, KV, 8, 4, 8, 0>(threads);
-    checkKv<Isa, KV, 4, 2, 64, 9>(threads);
+    // Page sizes: the x86 default (32), pages smaller than the kernel's block of 32
+    // positions, larger ones, and one position a page.
+    checkKv<Isa, KV, 6, 2, 20, 0, 7>(threads);
+    checkKv<Isa, KV, 5, 1, 24, 0, 32>(threads);
+    checkKv<Isa, KV, 4, 4, 16, 17, 5>(threads);
+    checkKv<Isa, KV, 8, 4, 8, 0, 64>(threads);
+    checkKv<Isa, KV, 4, 2, 64, 9, 1>(threads);
   }
 }
 

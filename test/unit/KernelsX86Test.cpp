@@ -231,10 +231,12 @@ template <class Isa, int H, int KVH, int HD, int WINDOW> void checkAttention(int
   auto q = randomFloats(M * H * HD, 31, -2.0f, 2.0f);
   auto k = randomFloats(M * KVD, 32, -2.0f, 2.0f);
   auto v = randomFloats(M * KVD, 33);
-  std::vector<float> kv(static_cast<size_t>(slots) * L * 2 * maxSeq * KVD, kNaN);
+  // Pages of 5 positions in a shuffled order (bytes 0xff: NaN where never written).
+  constexpr int P = 5;
+  qlc::test::PagedKv kv(slots, maxSeq, P, int64_t{L} * 2 * KVD * 4, 0xff);
   std::vector<float> out(M * H * HD, kNaN);
   Ctx ctx(threads);
-  ctx.c.kv = kv.data();
+  kv.attach(ctx.c);
   ctx.c.max_seq = maxSeq;
   ctx.c.n_slots = slots;
   qlc_step st{};
@@ -243,8 +245,8 @@ template <class Isa, int H, int KVH, int HD, int WINDOW> void checkAttention(int
   st.positions = pos.data();
   st.slots = slot.data();
   const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
-  x86::attention<Isa, L, H, KVH, HD, WINDOW>(&ctx.c, &st, layer, scale, q.data(), k.data(),
-                                              v.data(), out.data());
+  x86::attention<Isa, L, H, KVH, HD, WINDOW, x86::KvF32, P>(&ctx.c, &st, layer, scale, q.data(),
+                                                             k.data(), v.data(), out.data());
   std::vector<double> ref(M * H * HD);
   for (int64_t t = 0; t < M; ++t)
     for (int h = 0; h < H; ++h) {
@@ -283,8 +285,8 @@ template <class Isa, int H, int KVH, int HD, int WINDOW> void checkAttention(int
     s.tokens = t1.data();
     s.positions = p1.data();
     s.slots = s1.data();
-    x86::attention<Isa, L, H, KVH, HD, WINDOW>(&ctx.c, &s, layer, scale, q1.data(), k1.data(),
-                                                v1.data(), o1.data());
+    x86::attention<Isa, L, H, KVH, HD, WINDOW, x86::KvF32, P>(&ctx.c, &s, layer, scale, q1.data(),
+                                                               k1.data(), v1.data(), o1.data());
     for (float f : o1)
       ASSERT_TRUE(std::isfinite(f));
   }

@@ -3,11 +3,13 @@
 // The tests that need an artifact read its path from QLC_TEST_ARTIFACT (the e2e suite
 // compiles one and runs this binary with it); without it they are skipped.
 //
+#include "PagePool.h"
 #include "ThreadPool.h"
 #include "qlc/runtime.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -45,6 +47,43 @@ TEST(ThreadPool, ManyShortJobs) {
   for (int rep = 0; rep < 20000; ++rep)
     pool.parallelFor(64, 1, fn, &sum);
   EXPECT_EQ(sum.load(), 20000LL * (63 * 64 / 2));
+}
+
+TEST(PagePool, TakesEveryPageOnceAndReusesGivenOnes) {
+  qlc::rt::PagePool pool(5);
+  EXPECT_EQ(pool.total(), 5);
+  std::vector<int32_t> got;
+  for (int i = 0; i < 5; ++i)
+    got.push_back(pool.take());
+  EXPECT_EQ(got, (std::vector<int32_t>{0, 1, 2, 3, 4})) << "in order from page 0";
+  EXPECT_EQ(pool.take(), -1) << "none left";
+  EXPECT_EQ(pool.available(), 0);
+  EXPECT_TRUE(pool.give(3));
+  EXPECT_TRUE(pool.give(1));
+  EXPECT_FALSE(pool.give(1)) << "given twice";
+  EXPECT_FALSE(pool.give(7)) << "out of range";
+  EXPECT_FALSE(pool.give(-1));
+  EXPECT_EQ(pool.available(), 2);
+  EXPECT_EQ(pool.take(), 1) << "last given, first taken";
+  EXPECT_EQ(pool.take(), 3);
+  EXPECT_EQ(pool.take(), -1);
+}
+
+TEST(PagePool, ShuffledPoolStillHandsOutEveryPageOnce) {
+  qlc::rt::PagePool pool(64);
+  pool.shuffle(42);
+  std::vector<int32_t> got;
+  for (int32_t p; (p = pool.take()) >= 0;)
+    got.push_back(p);
+  ASSERT_EQ(got.size(), 64u);
+  std::vector<int32_t> sorted = got;
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < 64; ++i)
+    EXPECT_EQ(sorted[i], i);
+  bool identity = true;
+  for (int i = 0; i < 64; ++i)
+    identity = identity && got[i] == i;
+  EXPECT_FALSE(identity) << "a shuffled pool hands pages out of order";
 }
 
 TEST(RuntimeApi, RejectsBadArguments) {
@@ -178,6 +217,173 @@ TEST_F(ArtifactTest, SplitPrefillEqualsOneShot) {
   EXPECT_LT(relErr(last.data(), all.data() + 39 * vocab, vocab), 1e-6);
   qlc_session_free(a);
   qlc_session_free(b);
+}
+
+namespace {
+
+/// The artifact's KV page size, from its manifest.
+int64_t pageSize(const qlc_model *m) {
+  const std::string man = qlc_model_manifest(m);
+  const size_t at = man.find("\"page_size\":");
+  return at == std::string::npos ? 0 : std::atoll(man.c_str() + at + 12);
+}
+
+std::vector<int32_t> sequence(int len, int salt, int32_t vocab) {
+  std::vector<int32_t> t(len);
+  for (int i = 0; i < len; ++i)
+    t[i] = (i * 11 + salt * 17 + 3) % vocab;
+  return t;
+}
+
+} // namespace
+
+// Sequences interleaved in one session, their pages handed out in a shuffled order
+// (QLC_KV_PAGE_SHUFFLE) and reused after a reset, give the logits of each sequence run
+// alone. The e2e suite runs it on artifacts with small pages, so that prompts and decode
+// steps cross many page boundaries.
+TEST_F(ArtifactTest, PagedSequencesInterleavedEqualAlone) {
+  const int64_t P = pageSize(m.model);
+  ASSERT_GT(P, 0);
+  const int nseq = 4, steps = 7;
+  const int lens[nseq] = {static_cast<int>(2 * P + 1), static_cast<int>(3 * P + 2), 3,
+                          static_cast<int>(P)};
+  std::vector<std::vector<int32_t>> seqs(nseq);
+  for (int s = 0; s < nseq; ++s)
+    seqs[s] = sequence(lens[s] + steps, s, vocab);
+  // Alone: the same calls, one sequence a session.
+  std::vector<std::vector<float>> alone(nseq);
+  for (int s = 0; s < nseq; ++s) {
+    qlc_session *ses = nullptr;
+    ASSERT_EQ(qlc_session_create(m.model, nullptr, &ses), QLC_OK) << qlc_last_error();
+    std::vector<float> l(vocab);
+    const int half = lens[s] / 2;
+    if (half > 0) {
+      ASSERT_EQ(qlc_prefill(ses, 0, seqs[s].data(), half, 0, l.data()), QLC_OK);
+      alone[s].insert(alone[s].end(), l.begin(), l.end());
+    }
+    ASSERT_EQ(qlc_prefill(ses, 0, seqs[s].data() + half, lens[s] - half, 0, l.data()), QLC_OK);
+    alone[s].insert(alone[s].end(), l.begin(), l.end());
+    int32_t slot = 0;
+    for (int i = 0; i < steps; ++i) {
+      ASSERT_EQ(qlc_decode(ses, 1, &slot, &seqs[s][lens[s] + i], l.data()), QLC_OK);
+      alone[s].insert(alone[s].end(), l.begin(), l.end());
+    }
+    qlc_session_free(ses);
+  }
+  // Together: sequences 0-2 in slots 0-2, interleaved; then slot 1 is reset and holds
+  // sequence 3 on pages the others gave back and took in between.
+  setenv("QLC_KV_PAGE_SHUFFLE", "20240611", 1);
+  qlc_session_options o{};
+  o.n_slots = 3;
+  qlc_session *ses = nullptr;
+  ASSERT_EQ(qlc_session_create(m.model, &o, &ses), QLC_OK) << qlc_last_error();
+  unsetenv("QLC_KV_PAGE_SHUFFLE");
+  std::vector<std::vector<float>> got(nseq);
+  std::vector<float> l(vocab);
+  auto prefillHalf = [&](int slot, int s, bool first) {
+    const int half = lens[s] / 2;
+    if (first && half == 0)
+      return;
+    const int32_t *t = seqs[s].data() + (first ? 0 : half);
+    const int n = first ? half : lens[s] - half;
+    ASSERT_EQ(qlc_prefill(ses, slot, t, n, 0, l.data()), QLC_OK) << qlc_last_error();
+    got[s].insert(got[s].end(), l.begin(), l.end());
+  };
+  for (bool first : {true, false})
+    for (int s : {2, 0, 1})
+      prefillHalf(s, s, first);
+  auto decodeAll = [&](const std::vector<int32_t> &slots, const std::vector<int> &which, int i) {
+    std::vector<int32_t> toks;
+    for (size_t j = 0; j < slots.size(); ++j)
+      toks.push_back(seqs[which[j]][lens[which[j]] + i]);
+    std::vector<float> out(slots.size() * vocab);
+    ASSERT_EQ(qlc_decode(ses, static_cast<int64_t>(slots.size()), slots.data(), toks.data(),
+                         out.data()),
+              QLC_OK)
+        << qlc_last_error();
+    for (size_t j = 0; j < slots.size(); ++j)
+      got[which[j]].insert(got[which[j]].end(), out.begin() + j * vocab,
+                           out.begin() + (j + 1) * vocab);
+  };
+  for (int i = 0; i < steps; ++i)
+    decodeAll({1, 2, 0}, {1, 2, 0}, i);
+  int64_t total = 0, freeBefore = 0, freeAfter = 0;
+  ASSERT_EQ(qlc_session_kv_pages(ses, &total, &freeBefore), QLC_OK);
+  ASSERT_EQ(qlc_session_reset(ses, 1), QLC_OK);
+  ASSERT_EQ(qlc_session_kv_pages(ses, nullptr, &freeAfter), QLC_OK);
+  EXPECT_EQ(freeAfter - freeBefore, (lens[1] + steps + P - 1) / P) << "reset gives pages back";
+  prefillHalf(1, 3, true);
+  prefillHalf(1, 3, false);
+  for (int i = 0; i < steps; ++i)
+    decodeAll({1}, {3}, i);
+  qlc_session_free(ses);
+  for (int s = 0; s < nseq; ++s) {
+    ASSERT_EQ(got[s].size(), alone[s].size()) << "sequence " << s;
+    for (size_t r = 0; r < alone[s].size() / vocab; ++r)
+      EXPECT_LT(relErr(got[s].data() + r * vocab, alone[s].data() + r * vocab, vocab), 1e-6)
+          << "sequence " << s << " logits row " << r << " (page size " << P << ")";
+  }
+}
+
+// A pool too small for a step fails the step with QLC_ERR_CAPACITY before anything
+// changes: the other sequences keep their pages and go on as if nothing happened.
+TEST_F(ArtifactTest, PagePoolExhaustionLeavesOtherSlotsIntact) {
+  const int64_t P = pageSize(m.model);
+  ASSERT_GT(P, 0);
+  const std::vector<int32_t> a = sequence(static_cast<int>(3 * P), 1, vocab); // 3 pages
+  const std::vector<int32_t> b = sequence(static_cast<int>(2 * P), 2, vocab);
+  // Reference: `a` alone, its logits after the prompt of 2P positions and each step.
+  std::vector<float> ref;
+  {
+    qlc_session *ses = nullptr;
+    ASSERT_EQ(qlc_session_create(m.model, nullptr, &ses), QLC_OK);
+    std::vector<float> l(vocab);
+    ASSERT_EQ(qlc_prefill(ses, 0, a.data(), 2 * P, 0, l.data()), QLC_OK);
+    ref.insert(ref.end(), l.begin(), l.end());
+    int32_t slot = 0;
+    for (int64_t i = 2 * P; i < static_cast<int64_t>(a.size()); ++i) {
+      ASSERT_EQ(qlc_decode(ses, 1, &slot, &a[i], l.data()), QLC_OK);
+      ref.insert(ref.end(), l.begin(), l.end());
+    }
+    qlc_session_free(ses);
+  }
+  qlc_session_options o{};
+  o.n_slots = 2;
+  o.n_pages = 3; // a: 2 pages for its prompt, a third when it grows past 2P
+  qlc_session *ses = nullptr;
+  ASSERT_EQ(qlc_session_create(m.model, &o, &ses), QLC_OK) << qlc_last_error();
+  int64_t total = 0, freePages = 0;
+  ASSERT_EQ(qlc_session_kv_pages(ses, &total, &freePages), QLC_OK);
+  EXPECT_EQ(total, 3);
+  std::vector<float> got, l(vocab);
+  ASSERT_EQ(qlc_prefill(ses, 0, a.data(), 2 * P, 0, l.data()), QLC_OK);
+  got.insert(got.end(), l.begin(), l.end());
+  // b's prompt needs 2 pages, 1 is free: refused whole, nothing taken.
+  EXPECT_EQ(qlc_prefill(ses, 1, b.data(), 2 * P, 0, l.data()), QLC_ERR_CAPACITY);
+  EXPECT_NE(std::string(qlc_last_error()).find("KV cache is full"), std::string::npos)
+      << qlc_last_error();
+  EXPECT_EQ(qlc_session_position(ses, 1), 0);
+  ASSERT_EQ(qlc_session_kv_pages(ses, nullptr, &freePages), QLC_OK);
+  EXPECT_EQ(freePages, 1);
+  // b takes the last page with P tokens; then a's next step needs a page: refused, a
+  // and b both unchanged.
+  ASSERT_EQ(qlc_prefill(ses, 1, b.data(), P, 0, l.data()), QLC_OK);
+  int32_t both[2] = {0, 1}, toks[2] = {a[2 * P], b[P]};
+  std::vector<float> two(2 * vocab);
+  EXPECT_EQ(qlc_decode(ses, 2, both, toks, two.data()), QLC_ERR_CAPACITY);
+  EXPECT_EQ(qlc_session_position(ses, 0), 2 * P);
+  EXPECT_EQ(qlc_session_position(ses, 1), P);
+  // Freeing b lets a go on, with the logits it has alone.
+  ASSERT_EQ(qlc_session_reset(ses, 1), QLC_OK);
+  int32_t slot = 0;
+  for (int64_t i = 2 * P; i < static_cast<int64_t>(a.size()); ++i) {
+    ASSERT_EQ(qlc_decode(ses, 1, &slot, &a[i], l.data()), QLC_OK) << qlc_last_error();
+    got.insert(got.end(), l.begin(), l.end());
+  }
+  ASSERT_EQ(got.size(), ref.size());
+  for (size_t r = 0; r < ref.size() / vocab; ++r)
+    EXPECT_LT(relErr(got.data() + r * vocab, ref.data() + r * vocab, vocab), 1e-6) << "row " << r;
+  qlc_session_free(ses);
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <climits>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -28,6 +29,14 @@ int main(int argc, char **argv) {
   app.add_option("--gen-len", o.genLen, "Decode steps (--bench)")->check(CLI::Range(1, 1 << 20));
   app.add_option("--threads", o.threads, "Worker threads (0: all cores)")->check(CLI::Range(0, 1024));
   app.add_option("--max-seq", o.maxSeq, "Positions per sequence (0: the artifact's)")->check(CLI::Range(0, 1 << 24));
+  app.add_option("--kv-pages", o.kvPages,
+                 "KV cache pages of the session (0: every sequence's max-seq, capped by the "
+                 "artifact's --kv-memory)")
+      ->check(CLI::Range(int64_t{0}, int64_t{INT32_MAX}));
+  app.add_option("--kv-memory-fraction", o.kvMemoryFraction,
+                 "KV cache pages from this fraction of the free memory (GPU: after weights "
+                 "and scratch), like vLLM's --gpu-memory-fraction (0: off)")
+      ->check(CLI::Range(0.0f, 1.0f));
   app.add_flag("--no-verify", o.noVerify, "Skip the weights checksum at load");
   app.add_option("--perplexity", o.perplexityFile,
                  "Measure perplexity over this text file (needs the artifact's tokenizer)");
@@ -91,6 +100,8 @@ int main(int argc, char **argv) {
   so.n_threads = o.threads;
   so.n_slots = o.bench ? o.batch : 1;
   so.max_seq = o.maxSeq;
+  so.n_pages = o.kvPages;
+  so.kv_memory_fraction = o.kvMemoryFraction;
   if (o.bench && o.maxSeq == 0)
     so.max_seq = o.promptLen + o.genLen + 8;
   if ((ppl || pplText) && o.maxSeq == 0)

@@ -30,6 +30,8 @@ double seconds(std::chrono::steady_clock::time_point t0);
 struct Options {
   std::string artifact, tokens, dumpLogits, prompt, perplexityFile, perplexityTokens, system;
   int n = 0, threads = 0, maxSeq = 0;
+  int64_t kvPages = 0;          // KV cache pages of the session (0: the runtime's default)
+  float kvMemoryFraction = 0.0f; // or this fraction of the free memory (0: unused)
   bool stepByStep = false, bench = false, noVerify = false, chat = false;
   int batch = 1, promptLen = 128, genLen = 64;
   int ctx = 512, maxChunks = 0;

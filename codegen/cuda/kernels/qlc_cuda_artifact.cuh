@@ -28,6 +28,15 @@ inline int fail(const char *what, cudaError_t e) {
   return 2;
 }
 
+/// The runtime's pages are not the ones this artifact's kernels were built for.
+inline int fail_page_size(int64_t got, int64_t want) {
+  std::snprintf(error_buffer(), 768,
+                "the session's KV pages hold %lld positions (or it has no block table), the "
+                "artifact's kernels %lld",
+                static_cast<long long>(got), static_cast<long long>(want));
+  return 3;
+}
+
 inline int selected_device() {
   const char *env = std::getenv("QLC_CUDA_DEVICE");
   return env != nullptr && *env != '\0' ? std::atoi(env) : 0;
@@ -177,7 +186,8 @@ int stage_step(const qlc_exec_ctx *ctx, const qlc_step *h, int64_t offset, cudaS
 /// Decode steps replay CUDA graphs: one per (session context, tokens, logit rows), made
 /// the first time that shape comes, so a step is one launch instead of hundreds. The
 /// kernels read tokens, positions and slots from the staging area, so a graph stays
-/// valid for every step of its shape. QLC_CUDA_GRAPHS=0 turns them off.
+/// valid for every step of its shape; likewise the block table, whose device copy stays
+/// at one address while the runtime rewrites it. QLC_CUDA_GRAPHS=0 turns them off.
 constexpr int64_t kGraphMaxTokens = 64;
 
 struct GraphCache {

@@ -1,8 +1,9 @@
 // qlc_cuda_attention.cuh - KV cache formats and causal grouped-query attention.
 //
 // Cache layout and byte formats are those of the x86 kernels (qlc_x86_kv.h,
-// qlc_x86_attention.h): [slot][layer][k|v][max_seq][KVH heads], a head of HD channels in
-// KV::head_bytes<HD>() bytes:
+// qlc_x86_attention.h): a pool of pages of P positions, each [layer][k|v][P][KVH heads],
+// a slot's position pos in page block_table[slot * max_pages + pos / P] at row pos % P
+// (qlc/abi.h); a head of HD channels in KV::head_bytes<HD>() bytes:
 //   KvF32  HD floats;  KvF16  HD IEEE halves (round to nearest even);
 //   KvI8   f16 scale, f16 zero, HD uint8 codes padded to 4 bytes: x ~= zero + scale * code,
 //          zero rounded down from the head's min, scale up from (max - zero) / 255,
@@ -142,32 +143,36 @@ struct KvI8 {
 template <class KV, int KVH, int HD> __host__ __device__ constexpr int64_t kv_row_bytes() {
   return KVH * KV::template head_bytes<HD>();
 }
-template <class KV, int L, int KVH, int HD>
-__device__ __forceinline__ uint8_t *kv_row(void *kv, int64_t max_seq, int32_t slot, int layer,
-                                           int which, int64_t pos) {
-  const int64_t row = ((static_cast<int64_t>(slot) * L + layer) * 2 + which) * max_seq + pos;
+template <class KV, int L, int KVH, int HD, int P>
+__device__ __forceinline__ uint8_t *kv_row(void *kv, const int32_t *__restrict__ table,
+                                           int64_t max_pages, int32_t slot, int layer, int which,
+                                           int64_t pos) {
+  const int64_t page = table[slot * max_pages + pos / P];
+  const int64_t row = ((page * L + layer) * 2 + which) * P + pos % P;
   return static_cast<uint8_t *>(kv) + row * kv_row_bytes<KV, KVH, HD>();
 }
 
 /// One warp per (token, kv head, k|v): encodes the step's rows at their positions.
-template <int L, int KVH, int HD, class KV>
+template <int L, int KVH, int HD, class KV, int P>
 __global__ void __launch_bounds__(kWarpSize)
-    kv_store_kernel(void *kv, int64_t max_seq, const int32_t *__restrict__ positions,
-                    const int32_t *__restrict__ slots, int layer, const float *__restrict__ k,
-                    const float *__restrict__ v) {
+    kv_store_kernel(void *kv, const int32_t *__restrict__ table, int64_t max_pages,
+                    const int32_t *__restrict__ positions, const int32_t *__restrict__ slots,
+                    int layer, const float *__restrict__ k, const float *__restrict__ v) {
   const int which = blockIdx.x % 2, g = (blockIdx.x / 2) % KVH;
   const int64_t t = blockIdx.x / (2 * KVH);
   const float *src = (which == 0 ? k : v) + t * (KVH * HD) + g * HD;
-  uint8_t *dst = kv_row<KV, L, KVH, HD>(kv, max_seq, slots[t], layer, which, positions[t]) +
+  uint8_t *dst = kv_row<KV, L, KVH, HD, P>(kv, table, max_pages, slots[t], layer, which,
+                                           positions[t]) +
                  g * KV::template head_bytes<HD>();
   KV::template store_warp<HD>(dst, src, threadIdx.x);
 }
 
 constexpr int kAttnThreads = 128;
 
-template <int L, int H, int KVH, int HD, int WINDOW, class KV>
+template <int L, int H, int KVH, int HD, int WINDOW, class KV, int P>
 __global__ void __launch_bounds__(kAttnThreads, 4)
-    attention_kernel(void *kv, int64_t max_seq, const int32_t *__restrict__ positions,
+    attention_kernel(void *kv, const int32_t *__restrict__ table, int64_t max_pages,
+                     const int32_t *__restrict__ positions,
                      const int32_t *__restrict__ slots, int layer, float scale,
                      const float *__restrict__ q, float *__restrict__ out) {
   constexpr int NT = kAttnThreads;
@@ -189,15 +194,23 @@ __global__ void __launch_bounds__(kAttnThreads, 4)
   float qsum = 0.0f;
   for (int i = 0; i < HD; ++i)
     qsum += qs[i];
-  const uint8_t *kc = kv_row<KV, L, KVH, HD>(kv, max_seq, slot, layer, 0, 0) + g * HB;
-  const uint8_t *vc = kv_row<KV, L, KVH, HD>(kv, max_seq, slot, layer, 1, 0) + g * HB;
+  // Each thread scores one position a round: its row through the block table. The
+  // values are read a page at a time (a page's rows are contiguous).
+  const int32_t *pages = table + slot * max_pages;
+  constexpr int64_t PAGE_STRIDE = int64_t{L} * 2 * P * ROWB; // bytes of one page
+  const uint8_t *kbase = static_cast<const uint8_t *>(kv) + (int64_t{layer} * 2 * P) * ROWB + g * HB;
+  const uint8_t *vbase = kbase + int64_t{P} * ROWB;
   float mx = -INFINITY, den = 0.0f, acc[CPT];
 #pragma unroll
   for (int i = 0; i < CPT; ++i)
     acc[i] = 0.0f;
   for (int32_t j0 = lo; j0 <= pos; j0 += NT) {
     const int32_t j = j0 + tid;
-    const float sc = j <= pos ? KV::template dot<HD>(qs, qsum, kc + j * ROWB) * scale : -INFINITY;
+    const float sc = j <= pos ? KV::template dot<HD>(qs, qsum,
+                                                     kbase + pages[j / P] * PAGE_STRIDE +
+                                                         (j % P) * ROWB) *
+                                    scale
+                              : -INFINITY;
     const float nmx = fmaxf(mx, block_max<NT>(sc, red));
     const float corr = expf(mx - nmx);
     const float p = j <= pos ? expf(sc - nmx) : 0.0f;
@@ -209,8 +222,14 @@ __global__ void __launch_bounds__(kAttnThreads, 4)
       const int c = tid + i * NT;
       if (c < HD) {
         float a = acc[i] * corr;
-        for (int jj = 0; jj < n; ++jj)
-          a = fmaf(ps[jj], KV::template value<HD>(vc + (j0 + jj) * ROWB, c), a);
+        for (int jj = 0; jj < n;) {
+          const int32_t jp = j0 + jj; // a run of positions within one page
+          const int run = P - jp % P < n - jj ? P - jp % P : n - jj;
+          const uint8_t *vr = vbase + pages[jp / P] * PAGE_STRIDE + (jp % P) * ROWB;
+          for (int r = 0; r < run; ++r)
+            a = fmaf(ps[jj + r], KV::template value<HD>(vr + r * ROWB, c), a);
+          jj += run;
+        }
         acc[i] = a;
       }
     }
@@ -227,21 +246,24 @@ __global__ void __launch_bounds__(kAttnThreads, 4)
   }
 }
 
-/// Causal attention of M tokens (q rows [M, H*HD], k/v rows [M, KVH*HD]) over the cache
-/// `kv` (max_seq positions per slot), after appending the step's k and v at their
-/// positions. WINDOW > 0: sliding window of that many positions.
-template <int L, int H, int KVH, int HD, int WINDOW, class KV>
-void attention(cudaStream_t s, void *kv, int64_t max_seq, int64_t M, const int32_t *positions,
-               const int32_t *slots, int layer, float scale, const float *q, const float *k,
-               const float *v, float *out) {
+/// Causal attention of M tokens (q rows [M, H*HD], k/v rows [M, KVH*HD]) over the paged
+/// cache `kv` (pages of P positions, block table `table` of max_pages entries a slot),
+/// after appending the step's k and v at their positions. WINDOW > 0: sliding window of
+/// that many positions.
+template <int L, int H, int KVH, int HD, int WINDOW, class KV, int P>
+void attention(cudaStream_t s, void *kv, const int32_t *table, int64_t max_pages, int64_t M,
+               const int32_t *positions, const int32_t *slots, int layer, float scale,
+               const float *q, const float *k, const float *v, float *out) {
   static_assert(H % KVH == 0, "query heads come in whole groups");
   static_assert(HD % 2 == 0 && HD <= 256, "even head widths up to 256");
+  static_assert(P > 0, "pages hold at least one position");
   if (M <= 0)
     return;
-  kv_store_kernel<L, KVH, HD, KV><<<static_cast<unsigned>(M * KVH * 2), kWarpSize, 0, s>>>(
-      kv, max_seq, positions, slots, layer, k, v);
-  attention_kernel<L, H, KVH, HD, WINDOW, KV><<<static_cast<unsigned>(M * H), kAttnThreads, 0, s>>>(
-      kv, max_seq, positions, slots, layer, scale, q, out);
+  kv_store_kernel<L, KVH, HD, KV, P><<<static_cast<unsigned>(M * KVH * 2), kWarpSize, 0, s>>>(
+      kv, table, max_pages, positions, slots, layer, k, v);
+  attention_kernel<L, H, KVH, HD, WINDOW, KV, P>
+      <<<static_cast<unsigned>(M * H), kAttnThreads, 0, s>>>(kv, table, max_pages, positions,
+                                                            slots, layer, scale, q, out);
 }
 
 } // namespace cuda

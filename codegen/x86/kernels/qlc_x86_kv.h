@@ -1,6 +1,6 @@
 // qlc_x86_kv.h - storage formats of the KV cache.
 //
-// The cache (see qlc/abi.h) holds, per slot, layer, k|v and position, one row of KVH
+// The cache (see qlc/abi.h) holds, per page, layer, k|v and position, one row of KVH
 // heads; a head of HD channels takes `head_bytes<HD>()` bytes, so a row takes
 // KVH * head_bytes. A format encodes the step's f32 rows when they are appended
 // (`store`) and reads a cached head back for attention, widening or dequantizing it in
@@ -170,7 +170,8 @@ struct KvI8 {
   }
 };
 
-/// Bytes one position of one slot takes in the cache: every layer's k and v rows.
+/// Bytes one position of a sequence takes in the cache (a page holds page_size of them):
+/// every layer's k and v rows.
 template <class KV, int L, int KVH, int HD> constexpr int64_t kv_position_bytes() {
   return int64_t{L} * 2 * KVH * KV::template head_bytes<HD>();
 }

@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-#define QLC_ABI_VERSION 1u
+#define QLC_ABI_VERSION 2u
 
 /* Runs fn(arg, begin, end) over [0, n) split into chunks of at least `grain`. */
 typedef void (*qlc_task_fn)(void *arg, int64_t begin, int64_t end);
@@ -23,12 +23,22 @@ typedef void (*qlc_parallel_for_fn)(void *pool, int64_t n, int64_t grain, qlc_ta
 typedef struct qlc_exec_ctx {
   const void *const *weights; /* one pointer per entry of the manifest's weight table */
   uint8_t *scratch;           /* activation arena of manifest exec.scratch_bytes, 64-aligned */
-  void *kv;                   /* KV cache, 64-aligned: [slot][layer][k|v][max_seq][row]; a
-                                 row's bytes and encoding: manifest exec.kv_cache */
+  void *kv;                   /* KV cache, 64-aligned: a pool of pages, each
+                                 [layer][k|v][page_size][row]; a row's bytes and encoding:
+                                 manifest exec.kv_cache */
   int64_t max_seq;            /* positions per sequence slot */
   int64_t n_slots;            /* sequence slots */
   void *pool;
   qlc_parallel_for_fn parallel_for;
+  /* The block table, [n_slots][max_pages_per_seq]: the page holding positions
+   * [i * page_size, (i + 1) * page_size) of a slot's sequence is block_table[slot *
+   * max_pages_per_seq + i]. The runtime assigns a page before a step writes a position
+   * of it. page_size is the artifact's (manifest exec.kv_cache.page_size, a constant of
+   * its kernels); the forward refuses another. */
+  const int32_t *block_table;
+  int64_t page_size;
+  int64_t max_pages_per_seq;
+  int64_t n_pages;            /* pages in kv */
 } qlc_exec_ctx;
 
 /* One forward step over n_tokens tokens, possibly of several sequences. Token i is at
@@ -49,7 +59,8 @@ typedef struct qlc_step {
  * exports qlc_artifact_device(), through which the runtime, which links no CUDA, checks
  * the GPU, allocates device memory and uploads the weights. For such an artifact every
  * pointer in qlc_exec_ctx (weights, scratch, kv) is a device pointer and `pool` is the
- * session's cudaStream_t; qlc_step's pointers stay host pointers: the forward copies
+ * session's cudaStream_t (block_table too is a device pointer: the runtime uploads it
+ * when it changes, before the forward); qlc_step's pointers stay host pointers: the forward copies
  * them in and the logits out, and returns when the logits are on the host. A nonzero
  * return (from any function here) leaves a message in last_error(). */
 typedef struct qlc_device_api {

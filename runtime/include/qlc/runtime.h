@@ -34,6 +34,15 @@ typedef struct qlc_session_options {
   int32_t n_threads; /* 0: all hardware threads */
   int32_t n_slots;   /* sequences held at once (batch); 0: 1 */
   int32_t max_seq;   /* positions per sequence; 0: the artifact's max_seq_len */
+  /* The KV cache is a pool of pages (manifest exec.kv_cache.page_size positions each)
+   * shared by the slots: a sequence takes pages as it grows and gives them back on
+   * qlc_session_reset. Pages in the pool: n_pages when > 0; else kv_memory_fraction
+   * (0, 1] of the memory left (CUDA: the GPU's free memory after weights and scratch;
+   * x86: physical memory); else every slot's max_seq (capped by the artifact's KV
+   * memory budget, qlc compile --kv-memory). A step that needs a page when none is
+   * free fails with QLC_ERR_CAPACITY and changes nothing. */
+  int64_t n_pages;
+  float kv_memory_fraction;
 } qlc_session_options;
 
 const char *qlc_last_error(void);
@@ -58,6 +67,9 @@ qlc_status qlc_session_reset(qlc_session *s, int32_t slot);
 int64_t qlc_session_position(const qlc_session *s, int32_t slot);
 /* Positions each sequence of the session can hold. */
 int64_t qlc_session_max_seq(const qlc_session *s);
+/* Pages of the session's KV cache pool: in all (`total`) and free now (`free_pages`);
+ * either may be null. */
+qlc_status qlc_session_kv_pages(const qlc_session *s, int64_t *total, int64_t *free_pages);
 /* Bytes the session allocated: KV cache plus activation scratch. */
 int64_t qlc_session_bytes(const qlc_session *s);
 
