@@ -226,7 +226,19 @@ __global__ void __launch_bounds__(kAttnThreads, 4)
           const int32_t jp = j0 + jj; // a run of positions within one page
           const int run = P - jp % P < n - jj ? P - jp % P : n - jj;
           const uint8_t *vr = vbase + pages[jp / P] * PAGE_STRIDE + (jp % P) * ROWB;
-          for (int r = 0; r < run; ++r)
+          int r = 0;
+          // 8 rows' loads in flight before their products: the loop is bound by the
+          // latency of these loads, not by the FMAs.
+          for (; r + 8 <= run; r += 8) {
+            float vv[8];
+#pragma unroll
+            for (int u = 0; u < 8; ++u)
+              vv[u] = KV::template value<HD>(vr + (r + u) * ROWB, c);
+#pragma unroll
+            for (int u = 0; u < 8; ++u)
+              a = fmaf(ps[jj + r + u], vv[u], a);
+          }
+          for (; r < run; ++r)
             a = fmaf(ps[jj + r], KV::template value<HD>(vr + r * ROWB, c), a);
           jj += run;
         }
