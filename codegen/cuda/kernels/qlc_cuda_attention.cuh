@@ -64,8 +64,23 @@ struct KvF16 {
       d[i] = __float2half_rn(x[i]);
   }
   template <int HD> __device__ static float dot(const float *q, float, const uint8_t *h) {
-    const __half2 *k = reinterpret_cast<const __half2 *>(h);
     float s = 0.0f;
+    if constexpr (HD % 8 == 0) { // 16-byte loads (rows and heads are 16-byte aligned then)
+      const uint4 *k = reinterpret_cast<const uint4 *>(h);
+#pragma unroll 8
+      for (int i = 0; i < HD / 8; ++i) {
+        const uint4 v = k[i];
+        const __half2 *hv = reinterpret_cast<const __half2 *>(&v);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const float2 f = __half22float2(hv[j]);
+          s = fmaf(q[8 * i + 2 * j], f.x, s);
+          s = fmaf(q[8 * i + 2 * j + 1], f.y, s);
+        }
+      }
+      return s;
+    }
+    const __half2 *k = reinterpret_cast<const __half2 *>(h);
 #pragma unroll 8
     for (int i = 0; i < HD / 2; ++i) {
       const float2 v = __half22float2(k[i]);
