@@ -3,6 +3,7 @@
 
 #include "codegen/Codegen.h"
 #include "compiler/Artifact.h"
+#include "compiler/Autotune.h"
 #include "compiler/Calibration.h"
 #include "compiler/Checkpoint.h"
 #include "compiler/GgufImport.h"
@@ -371,6 +372,14 @@ llvm::Error loadAndRunPasses(const CompileOptions &opts, Session &s, Stopwatch &
   req.po.embeddingDtype = opts.embeddingDtype;
   req.po.fuse = opts.fuse && checkpoint == nullptr;
   req.po.actOrder = opts.actOrder;
+  if (opts.selectTiling && checkpoint == nullptr) {
+    auto t = lookupTarget(opts.target);
+    if (!t)
+      return asBadInput(t.takeError());
+    req.po.target = (*t)->name();
+    req.po.tuningCache = opts.tuningCache.empty() ? defaultTuningCache() : opts.tuningCache;
+    req.po.maxTokens = opts.maxTokens;
+  }
   req.passPipeline = opts.passPipeline;
   req.printIrAfterAll = opts.printIrAfterAll;
   req.printIrAfter = opts.printIrAfter;
@@ -383,10 +392,18 @@ llvm::Error loadAndRunPasses(const CompileOptions &opts, Session &s, Stopwatch &
   if (llvm::Error e = writeCheckpoint(*s.module, s.cfg, *s.store, *checkpoint))
     return e;
   clock.stage("write checkpoint");
-  if (!opts.fuse)
+  if (!opts.fuse && !opts.selectTiling)
     return llvm::Error::success();
   req.po.quantize = false;
-  req.po.fuse = true;
+  req.po.fuse = opts.fuse;
+  if (opts.selectTiling) {
+    auto t = lookupTarget(opts.target);
+    if (!t)
+      return asBadInput(t.takeError());
+    req.po.target = (*t)->name();
+    req.po.tuningCache = opts.tuningCache.empty() ? defaultTuningCache() : opts.tuningCache;
+    req.po.maxTokens = opts.maxTokens;
+  }
   return runPipeline(*s.module, req);
 }
 
@@ -480,6 +497,25 @@ llvm::Error compileModel(const CompileOptions &opts) {
   TokenizerAsset &tokenizer = s.tokenizer;
   mlir::OwningOpRef<mlir::ModuleOp> *moduleOr = &s.module;
 
+  if (opts.autotune) {
+    if (!opts.selectTiling || !opts.passPipeline.empty())
+      return badInput("--autotune tunes the configs qlc-select-tiling chooses: it cannot be "
+                      "combined with --no-select-tiling or --pass-pipeline");
+    const std::string cache = opts.tuningCache.empty() ? defaultTuningCache() : opts.tuningCache;
+    if (llvm::Error e = autotuneProjections(**moduleOr, target, opts, cache))
+      return e;
+    clock.stage("autotune");
+    // The winners are in the cache now: select again.
+    mlir::PassManager pm(&s.ctx);
+    SelectTilingPassOptions so;
+    so.target = target.name();
+    so.cache = cache;
+    so.maxTokens = opts.maxTokens;
+    pm.addPass(createSelectTilingPass(so));
+    if (mlir::failed(pm.run(**moduleOr)))
+      return badInput("qlc-select-tiling failed on the tuning cache " + cache);
+  }
+
   CodegenOptions co;
   co.maxTokens = opts.maxTokens;
   auto cgOr = target.emit(**moduleOr, co);
@@ -543,8 +579,16 @@ llvm::Error compileModel(const CompileOptions &opts) {
   return llvm::Error::success();
 }
 
+std::string defaultTuningCache() {
+  if (auto xdg = llvm::sys::Process::GetEnv("XDG_CACHE_HOME"); xdg && !xdg->empty())
+    return (fs::path(*xdg) / "qlc" / "tuning.json").string();
+  if (auto home = llvm::sys::Process::GetEnv("HOME"); home && !home->empty())
+    return (fs::path(*home) / ".cache" / "qlc" / "tuning.json").string();
+  return ".qlc-tuning.json";
+}
+
 llvm::Error importAndPrint(const std::string &source, bool configOnly, const std::string &quant,
-                           bool fuse) {
+                           bool fuse, const std::string &target, const std::string &tuningCache) {
   ModelConfig cfg;
   std::unique_ptr<WeightStore> store;
   if (llvm::Error e = loadSource(source, configOnly, cfg, store))
@@ -556,6 +600,13 @@ llvm::Error importAndPrint(const std::string &source, bool configOnly, const std
   PipelineRequest req;
   req.po.quant = quant;
   req.po.fuse = fuse;
+  if (!target.empty()) {
+    auto t = lookupTarget(target);
+    if (!t)
+      return asBadInput(t.takeError());
+    req.po.target = (*t)->name();
+    req.po.tuningCache = tuningCache;
+  }
   if (llvm::Error e = runPipeline(**moduleOr, req))
     return e;
   (*moduleOr)->print(llvm::outs());

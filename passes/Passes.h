@@ -41,6 +41,14 @@ struct CompilePipelineOptions {
   /// fusion passes (when fuse), for a module already quantized (qlc compile
   /// --emit-checkpoint writes the checkpoint between the two).
   bool quantize = true;
+  /// The --target: when set (and selectTiling), qlc-select-tiling runs last and attaches
+  /// the projection kernels' configs for it.
+  std::string target;
+  bool selectTiling = true;
+  /// The tuning cache qlc-select-tiling prefers over its cost model (may not exist).
+  std::string tuningCache;
+  /// Tokens per forward step (qlc compile --max-tokens), for the cost model.
+  int64_t maxTokens = 512;
 };
 
 /// True for the --quant schemes that run the model on calibration text (gptq-*, awq-*).

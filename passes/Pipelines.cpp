@@ -122,6 +122,14 @@ mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
     pm.addPass(createFuseGateUpPass());
     pm.addPass(createFuseNormResidualPass());
   }
+  // Scheduling: the kernel configs depend on the final shapes (after fusion).
+  if (!opts.target.empty() && opts.selectTiling) {
+    SelectTilingPassOptions o;
+    o.target = opts.target;
+    o.cache = opts.tuningCache;
+    o.maxTokens = opts.maxTokens;
+    pm.addPass(createSelectTilingPass(o));
+  }
   return mlir::success();
 }
 
@@ -146,6 +154,7 @@ const std::vector<std::string> &qlcPassArguments() {
     passes.push_back(createFuseQkvPass());
     passes.push_back(createFuseGateUpPass());
     passes.push_back(createFuseNormResidualPass());
+    passes.push_back(createSelectTilingPass());
     std::vector<std::string> names;
     for (const auto &p : passes)
       names.push_back(p->getArgument().str());
@@ -176,6 +185,12 @@ struct CompilePipelineCliOptions : mlir::PassPipelineOptions<CompilePipelineCliO
                     llvm::cl::init(true)};
   Option<bool> actOrder{*this, "act-order", llvm::cl::desc("gptq: act-order"),
                         llvm::cl::init(false)};
+  Option<std::string> target{*this, "target",
+                             llvm::cl::desc("Target of qlc-select-tiling (none: not run)"),
+                             llvm::cl::init("")};
+  Option<std::string> tuningCache{*this, "tuning-cache",
+                                  llvm::cl::desc("Tuning cache of qlc-select-tiling"),
+                                  llvm::cl::init("")};
 };
 } // namespace
 
@@ -195,6 +210,8 @@ void registerQlcPassesAndPipelines() {
         opts.embeddingDtype = o.embeddingDtype;
         opts.fuse = o.fuse;
         opts.actOrder = o.actOrder;
+        opts.target = o.target;
+        opts.tuningCache = o.tuningCache;
         std::string error;
         if (mlir::failed(buildCompilePipeline(pm, opts, error)))
           return errorHandler("qlc-compile-pipeline: " + error);
