@@ -165,8 +165,18 @@ llvm::Error runPipeline(mlir::ModuleOp module, const PipelineRequest &req) {
   }
   if (req.timing)
     pm.enableTiming();
+  // A tuning cache that cannot be used is bad input, reported in one line.
+  std::string cacheError;
+  mlir::ScopedDiagnosticHandler cacheErrors(module->getContext(), [&](mlir::Diagnostic &d) {
+    if (d.getSeverity() != mlir::DiagnosticSeverity::Error ||
+        d.str().rfind("qlc-select-tiling: tuning cache", 0) != 0)
+      return mlir::failure();
+    if (cacheError.empty())
+      cacheError = d.str();
+    return mlir::success();
+  });
   if (mlir::failed(pm.run(module)))
-    return internal("the compile pipeline failed");
+    return cacheError.empty() ? internal("the compile pipeline failed") : badInput(cacheError);
   return llvm::Error::success();
 }
 

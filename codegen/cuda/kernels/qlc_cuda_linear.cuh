@@ -54,8 +54,12 @@ template <int WARPS_ = 4, int ROWS_ = 0, int UNROLL_ = 0> struct GemvCfg {
   static constexpr int THREADS = WARPS * kWarpSize;
   static_assert(WARPS >= 1 && WARPS <= 8 && ROWS >= 0 && ROWS <= 4 && UNROLL >= 0 &&
                     UNROLL <= 8, "GEMV shape out of range");
-  template <class Src> static constexpr int rows() { return ROWS ? ROWS : Src::NR; }
-  template <class Src> static constexpr int unroll() { return UNROLL ? UNROLL : Src::UNROLL; }
+  template <class Src> __host__ __device__ static constexpr int rows() {
+    return ROWS ? ROWS : Src::NR;
+  }
+  template <class Src> __host__ __device__ static constexpr int unroll() {
+    return UNROLL ? UNROLL : Src::UNROLL;
+  }
 };
 
 /// The projections' tiling per M-range, chosen by qlc-select-tiling (passes/Tiling.cpp
