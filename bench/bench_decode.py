@@ -59,6 +59,7 @@ MODELS = {
                         desc="stories260k (f32, tied)"),
     "llama100m-bf16": dict(gen="bf16", quant="none", desc="random Llama 125M, bf16 weights"),
     "llama100m-f32": dict(gen="bf16", quant="f32", desc="random Llama 125M, f32 weights"),
+    "llama100m-rtn-w4": dict(gen="bf16", quant="rtn-w4", desc="random Llama 125M, rtn-w4 g128"),
 }
 # SmolLM2-135M-Instruct from its GGUF (fetched as the tests do) in every weight scheme.
 SMOLLM2_SCHEMES = [

@@ -22,7 +22,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 
 namespace fs = std::filesystem;
 
@@ -165,7 +164,10 @@ std::string program(const std::vector<Job> &jobs, const TargetDesc &t, const std
 static cudaStream_t s;
 static void *dev(const std::vector<unsigned char> &h) {
   void *p = nullptr;
-  if (cudaMalloc(&p, h.size() + 16) != cudaSuccess) { std::fprintf(stderr, "cudaMalloc failed\n"); std::exit(3); }
+  if (cudaMalloc(&p, h.size() + 16) != cudaSuccess) {
+    std::fprintf(stderr, "cudaMalloc failed\n");
+    std::exit(3);
+  }
   cudaMemcpy(p, h.data(), h.size(), cudaMemcpyHostToDevice);
   return p;
 }
@@ -178,7 +180,10 @@ template <class F> static double time_it(F &&f) {
     cudaEventRecord(a, s); f(); cudaEventRecord(b, s); cudaEventSynchronize(b);
     float ms = 0; cudaEventElapsedTime(&ms, a, b); t.push_back(ms * 1000.0);
   }
-  if (cudaGetLastError() != cudaSuccess) { std::fprintf(stderr, "a kernel failed\n"); std::exit(3); }
+  if (cudaGetLastError() != cudaSuccess) {
+    std::fprintf(stderr, "a kernel failed\n");
+    std::exit(3);
+  }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
 }
@@ -217,7 +222,10 @@ static std::vector<unsigned char> bytes(int64_t n, bool f32, bool halves) {
     std::uniform_real_distribution<float> d(-0.05f, 0.05f);
     for (int64_t i = 0; i + 4 <= n; i += 4) { float f = d(rng); std::memcpy(&v[i], &f, 4); }
   } else if (halves) {
-    for (int64_t i = 0; i + 2 <= n; i += 2) { uint16_t h = 0x2000 | (rng() & 0x3ff); std::memcpy(&v[i], &h, 2); }
+    for (int64_t i = 0; i + 2 <= n; i += 2) {
+      uint16_t h = 0x2000 | (rng() & 0x3ff);
+      std::memcpy(&v[i], &h, 2);
+    }
   } else {
     for (auto &b : v) b = static_cast<unsigned char>(rng());
   }

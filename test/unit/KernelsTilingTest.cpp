@@ -126,8 +126,9 @@ template <class Isa, class T> void checkConfig() {
 }
 
 /// The combined configs per ISA: together they hold every candidate of passes/Tiling.cpp.
-using GenericConfigs = std::tuple<x86::Tiling<4, 4, 2, 4, 4, 1024>, x86::Tiling<8, 2, 4, 6, 2, 2048>,
-                                  x86::Tiling<2, 2, 2, 4, 4, 1024>>;
+using GenericConfigs =
+    std::tuple<x86::Tiling<4, 4, 2, 4, 4, 1024>, x86::Tiling<8, 2, 4, 6, 2, 2048>,
+               x86::Tiling<2, 2, 2, 4, 4, 1024>>;
 using Avx2Configs = std::tuple<x86::Tiling<4, 4, 2, 6, 2, 256>, x86::Tiling<8, 2, 4, 4, 3, 168>,
                                x86::Tiling<2, 2, 2, 8, 1, 512>>;
 using Avx512Configs =
@@ -161,7 +162,8 @@ void expectCovered(const std::string &target, const Covered &cov) {
   const auto desc = lookupTargetDesc(target);
   ASSERT_TRUE(desc);
   for (ProjShape::Family f : {ProjShape::Dense, ProjShape::Int, ProjShape::Nf4})
-    for (auto [k, n] : std::vector<std::pair<int64_t, int64_t>>{{64, 8}, {4096, 11008}, {172, 64}}) {
+    for (auto [k, n] :
+         std::vector<std::pair<int64_t, int64_t>>{{64, 8}, {4096, 11008}, {172, 64}}) {
       ProjShape s{f, "k", k, n};
       for (const TilingRange &r : tilingRanges(*desc, s))
         for (const TileConfig &c : r.candidates) {
