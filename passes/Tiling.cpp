@@ -142,7 +142,7 @@ std::vector<TilingRange> x86Ranges(const TargetDesc &t, const ProjShape &s, int6
   }
   // prefill: the packed GEMM, bound by its FMAs (x is broadcast from memory into the
   // FMA): the most accumulators mr * nv (independent FMA chains) that fit the registers
-  // with the nv loaded vectors and a spare, ties to the least padding of N (panels of
+  // with the nv loaded vectors and two spares, ties to the least padding of N (panels of
   // nv * W) and M (blocks of mr); kc so that the packed panel fills half of L1.
   {
     TilingRange r{"prefill", s.family == ProjShape::Dense ? 16 : 4, 0, {}, {}};
@@ -159,6 +159,11 @@ std::vector<TilingRange> x86Ranges(const TargetDesc &t, const ProjShape &s, int6
       const int64_t kc = std::max<int64_t>(16, t.l1Bytes / 2 / (4 * nr) / 8 * 8);
       TileConfig c = {{"mr", mr}, {"nv", nv}, {"kc", kc}};
       r.candidates.push_back(c);
+      // The model leaves the compiler a second spare register: 4 x 3 on AVX2 uses all 16
+      // and measured 10-20 % slower than 6 x 2 (docs/performance.md); --autotune may
+      // still pick such a tile.
+      if (mr * nv + nv + 2 > std::max<int64_t>(regs, 16))
+        continue;
       const double waste = static_cast<double>(ceilDiv(s.n, nr) * nr) / s.n *
                            static_cast<double>(ceilDiv(m, mr) * mr) / m;
       const double score = static_cast<double>(mr * nv) / waste;

@@ -36,15 +36,15 @@ func.func @narrow(%x: tensor<?x64xf32>) -> tensor<?x172xf32> {
 // fill 132 SMs ten times over) and splits K at no M of the prefill range's 512 rows
 // needs it less: max_split_k stays a cap, the launcher decides from the real SM count.
 // On sm_89 (58 SMs) the same. On x86 AVX2 the dense GEMV steps over 8 rows, the small
-// range keeps the 4 x 2 register tile, and the GEMM takes 4 x 3 (as many accumulators
-// as 6 x 2, and 64 prefill rows need no padding) with a 16 KiB panel (kc 168: 24 floats
-// wide); AVX-512 takes 4 x 4 tiles for the small range.
+// range keeps the 4 x 2 register tile, and the GEMM keeps 6 x 2 with a 16 KiB panel (kc
+// 256), not 4 x 3 (as many accumulators, and 64 prefill rows need no padding, but all 16
+// registers); AVX-512 takes 4 x 4 tiles for the small range.
 // SM90-LABEL: func.func @wide
 // SM90: qlc.linear {{.*}}decode = {by = "model", max_m = 8 : i64, min_m = 1 : i64, rows = 2 : i64, unroll = 4 : i64, warps = 4 : i64}
 // SM89-LABEL: func.func @wide
 // SM89: decode = {{{.*}}rows = 2 : i64, unroll = 4 : i64, warps = 4 : i64}
 // AVX2-LABEL: func.func @wide
-// AVX2: qlc.linear {{.*}}qlc.tiling = {decode = {by = "model", max_m = 1 : i64, min_m = 1 : i64, rows = 8 : i64}, prefill = {by = "model", kc = 168 : i64, max_m = 0 : i64, min_m = 16 : i64, mr = 4 : i64, nv = 3 : i64}, small = {by = "model", max_m = 15 : i64, min_m = 2 : i64, mr = 4 : i64, nr = 2 : i64}}
+// AVX2: qlc.linear {{.*}}qlc.tiling = {decode = {by = "model", max_m = 1 : i64, min_m = 1 : i64, rows = 8 : i64}, prefill = {by = "model", kc = 256 : i64, max_m = 0 : i64, min_m = 16 : i64, mr = 6 : i64, nv = 2 : i64}, small = {by = "model", max_m = 15 : i64, min_m = 2 : i64, mr = 4 : i64, nr = 2 : i64}}
 // AVX512-LABEL: func.func @wide
 // AVX512: small = {by = "model", max_m = 15 : i64, min_m = 2 : i64, mr = 4 : i64, nr = 4 : i64}
 func.func @wide(%x: tensor<?x4096xf32>) -> tensor<?x11008xf32> {
