@@ -159,9 +159,9 @@ std::vector<TilingRange> x86Ranges(const TargetDesc &t, const ProjShape &s, int6
       const int64_t kc = std::max<int64_t>(16, t.l1Bytes / 2 / (4 * nr) / 8 * 8);
       TileConfig c = {{"mr", mr}, {"nv", nv}, {"kc", kc}};
       r.candidates.push_back(c);
-      // The model leaves the compiler a second spare register: 4 x 3 on AVX2 uses all 16
-      // and measured 10-20 % slower than 6 x 2 (docs/performance.md); --autotune may
-      // still pick such a tile.
+      // The model leaves the compiler a second spare register: 4 x 3 on AVX2 uses all 16,
+      // and its prefill was slower than 6 x 2 in the one run that compared them
+      // (docs/performance.md, within that machine's noise); --autotune may still pick it.
       if (mr * nv + nv + 2 > std::max<int64_t>(regs, 16))
         continue;
       const double waste = static_cast<double>(ceilDiv(s.n, nr) * nr) / s.n *
