@@ -255,30 +255,36 @@ int main() {
 
 } // namespace
 
+llvm::Error checkAutotuneMachine(const TargetInfo &target) {
+  if (target.kind() != "cuda")
+    return llvm::Error::success();
+  auto smi = llvm::sys::findProgramByName("nvidia-smi");
+  std::string gpus;
+  if (smi) {
+    llvm::SmallString<128> out;
+    llvm::sys::fs::createTemporaryFile("qlc-smi", "txt", out);
+    std::optional<llvm::StringRef> redirects[] = {std::nullopt, llvm::StringRef(out),
+                                                  llvm::StringRef(out)};
+    if (llvm::sys::ExecuteAndWait(*smi, {*smi, "-L"}, std::nullopt, redirects) == 0)
+      if (auto buf = llvm::MemoryBuffer::getFile(out))
+        gpus = (*buf)->getBuffer().str();
+    llvm::sys::fs::remove(out);
+  }
+  if (gpus.find("GPU") == std::string::npos)
+    return badInput("--autotune --target " + target.name() +
+                    ": no NVIDIA GPU on this machine (nvidia-smi -L lists none); run it on "
+                    "the machine with the GPU, or compile without --autotune");
+  return llvm::Error::success();
+}
+
 llvm::Error autotuneProjections(mlir::ModuleOp module, const TargetInfo &target,
                                 const CompileOptions &opts, const std::string &cachePath) {
   auto desc = lookupTargetDesc(target.name());
   if (!desc)
     return badInput("--autotune: no target description for " + target.name());
   const bool cuda = desc->isCuda();
-  if (cuda) {
-    auto smi = llvm::sys::findProgramByName("nvidia-smi");
-    std::string gpus;
-    if (smi) {
-      llvm::SmallString<128> out;
-      llvm::sys::fs::createTemporaryFile("qlc-smi", "txt", out);
-      std::optional<llvm::StringRef> redirects[] = {std::nullopt, llvm::StringRef(out),
-                                                    llvm::StringRef(out)};
-      if (llvm::sys::ExecuteAndWait(*smi, {*smi, "-L"}, std::nullopt, redirects) == 0)
-        if (auto buf = llvm::MemoryBuffer::getFile(out))
-          gpus = (*buf)->getBuffer().str();
-      llvm::sys::fs::remove(out);
-    }
-    if (gpus.find("GPU") == std::string::npos)
-      return badInput("--autotune --target " + target.name() +
-                      ": no NVIDIA GPU on this machine (nvidia-smi -L lists none); run it on "
-                      "the machine with the GPU, or compile without --autotune");
-  }
+  if (llvm::Error e = checkAutotuneMachine(target))
+    return e;
   // The distinct kernels of the module.
   std::vector<Job> jobs;
   std::map<std::tuple<std::string, int64_t, int64_t>, bool> seen;

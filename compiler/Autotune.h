@@ -9,6 +9,10 @@
 
 namespace qlc {
 
+/// Whether this machine can time `target`'s kernels (CUDA: an NVIDIA GPU, by nvidia-smi);
+/// a bad-input error saying so otherwise.
+llvm::Error checkAutotuneMachine(const TargetInfo &target);
+
 /// Times the candidate tile configs of every distinct projection kernel of `module` on
 /// this machine (x86: this CPU; CUDA: this machine's GPU, else a bad-input error) and
 /// merges the fastest per range into the tuning cache at `cachePath`.

@@ -476,10 +476,16 @@ llvm::Error compileModel(const CompileOptions &opts) {
   if (!opts.passPipeline.empty() && opts.quant != "none")
     return badInput("--pass-pipeline replaces the passes of --quant " + opts.quant +
                     ": give one or the other");
+  if (opts.autotune && (!opts.selectTiling || !opts.passPipeline.empty()))
+    return badInput("--autotune tunes the configs qlc-select-tiling chooses: it cannot be "
+                    "combined with --no-select-tiling or --pass-pipeline");
   auto targetOr = lookupTarget(opts.target);
   if (!targetOr)
     return asBadInput(targetOr.takeError());
   const TargetInfo &target = **targetOr;
+  if (opts.autotune)
+    if (llvm::Error e = checkAutotuneMachine(target))
+      return e;
   {
     fs::path parent = fs::absolute(opts.output).parent_path();
     std::error_code ec;
@@ -508,9 +514,6 @@ llvm::Error compileModel(const CompileOptions &opts) {
   mlir::OwningOpRef<mlir::ModuleOp> *moduleOr = &s.module;
 
   if (opts.autotune) {
-    if (!opts.selectTiling || !opts.passPipeline.empty())
-      return badInput("--autotune tunes the configs qlc-select-tiling chooses: it cannot be "
-                      "combined with --no-select-tiling or --pass-pipeline");
     const std::string cache = opts.tuningCache.empty() ? defaultTuningCache() : opts.tuningCache;
     if (llvm::Error e = autotuneProjections(**moduleOr, target, opts, cache))
       return e;
