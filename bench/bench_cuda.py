@@ -14,6 +14,14 @@ shallower one of the same layer shapes), then in the same run:
     times `qlc-run --bench` decode at each batch and prefill of --prefill-len tokens;
 and prints a table: tok/s, ratio to transformers, and for batch 1 the bytes a decode step
 must read (weights + KV) times tok/s as a fraction of the copy bandwidth.
+
+--fusion on|off|both compiles with the fusion passes, with --no-fuse, or both; --tiling
+default|model|tuned|both|all with the kernels' default tiles (--no-select-tiling),
+qlc-select-tiling's cost model, tiles --autotune'd on this GPU at compile time (cache in
+WORK/tuning.json), default and tuned, or all three. Each variant's rows get a ratio to the
+first variant of the same scheme and KV dtype (fused, default tiles when measured):
+
+    python3 bench/bench_cuda.py --schemes rtn-w4 --kv f16 --fusion both --tiling both
 """
 
 import argparse
@@ -134,7 +142,12 @@ def main():
     ap.add_argument("--no-transformers", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default="", help="also write the results here")
+    ap.add_argument("--fusion", default="on", choices=["on", "off", "both"])
+    ap.add_argument("--tiling", default="model", choices=["default", "model", "tuned", "both", "all"])
     a = ap.parse_args()
+    fusions = {"on": ["on"], "off": ["off"], "both": ["on", "off"]}[a.fusion]
+    tilings = {"default": ["default"], "model": ["model"], "tuned": ["tuned"],
+               "both": ["default", "tuned"], "all": ["default", "model", "tuned"]}[a.tiling]
 
     import torch
     os.makedirs(a.work, exist_ok=True)
@@ -163,47 +176,64 @@ def main():
     del model
     torch.cuda.empty_cache()
 
+    tiling_flags = {"default": ["--no-select-tiling"],
+                    "model": ["--tuning-cache", os.path.join(a.work, "no-tuning.json")],
+                    "tuned": ["--autotune", "--tuning-cache", os.path.join(a.work, "tuning.json")]}
     for scheme in a.schemes.split(","):
         for kv in a.kv.split(","):
-            art = os.path.join(a.work, f"{scheme}-{kv}-{a.target}.so")
-            t0 = time.time()
-            run([os.path.join(a.bin_dir, "qlc"), "compile", folder, "-o", art, "--target",
-                 a.target, "--quant", scheme, "--kv-cache", kv])
-            compile_s = time.time() - t0
-            manifest = json.loads(run([os.path.join(a.bin_dir, "qlc"), "inspect", art,
-                                       "--json"]).stdout)
-            for b in batches:
-                r = qlc_bench(a.bin_dir, art, b, a.prompt_len, a.gen_len)
-                row = {"engine": f"qlc {scheme} kv {kv}", "batch": b, "compile_s": compile_s, **r}
-                if b in base:
-                    row["vs_transformers"] = r["decode_tok_s"] / base[b]
-                if b == 1:
-                    w, kvb, _ = bytes_per_token(manifest, a.prompt_len, a.gen_len)
-                    row["bytes_per_token"] = w + kvb
-                    row["bw_fraction"] = r["decode_tok_s"] * (w + kvb) / bw
-                results["rows"].append(row)
-                log(row)
-            r = qlc_bench(a.bin_dir, art, 1, a.prefill_len, 4)
-            results["rows"].append({"engine": f"qlc {scheme} kv {kv}", "batch": 1,
-                                    "prefill_len": a.prefill_len, **r})
-            os.remove(art)
-            if a.json:  # what is done so far survives a later failure
-                with open(a.json, "w") as f:
-                    json.dump(results, f, indent=1)
+            first = {}  # (batch, prefill) -> tok/s of the first variant
+            for fuse in fusions:
+                for tiling in tilings:
+                    variant = f"fuse {fuse}, {tiling} tiles"
+                    art = os.path.join(a.work, f"{scheme}-{kv}-{fuse}-{tiling}-{a.target}.so")
+                    t0 = time.time()
+                    run([os.path.join(a.bin_dir, "qlc"), "compile", folder, "-o", art, "--target",
+                         a.target, "--quant", scheme, "--kv-cache", kv,
+                         "--fuse" if fuse == "on" else "--no-fuse"] + tiling_flags[tiling])
+                    compile_s = time.time() - t0
+                    manifest = json.loads(run([os.path.join(a.bin_dir, "qlc"), "inspect", art,
+                                               "--json"]).stdout)
+                    engine = f"qlc {scheme} kv {kv}"
+                    for b in batches:
+                        r = qlc_bench(a.bin_dir, art, b, a.prompt_len, a.gen_len)
+                        row = {"engine": engine, "variant": variant, "batch": b,
+                               "compile_s": compile_s, **r}
+                        if b in base:
+                            row["vs_transformers"] = r["decode_tok_s"] / base[b]
+                        first.setdefault((b, 0), r["decode_tok_s"])
+                        row["vs_first"] = r["decode_tok_s"] / first[(b, 0)]
+                        if b == 1:
+                            w, kvb, _ = bytes_per_token(manifest, a.prompt_len, a.gen_len)
+                            row["bytes_per_token"] = w + kvb
+                            row["bw_fraction"] = r["decode_tok_s"] * (w + kvb) / bw
+                        results["rows"].append(row)
+                        log(row)
+                    r = qlc_bench(a.bin_dir, art, 1, a.prefill_len, 4)
+                    first.setdefault((1, a.prefill_len), r["prefill_tok_s"])
+                    results["rows"].append({"engine": engine, "variant": variant, "batch": 1,
+                                            "prefill_len": a.prefill_len, **r,
+                                            "vs_first": r["prefill_tok_s"]
+                                            / first[(1, a.prefill_len)]})
+                    os.remove(art)
+                    if a.json:  # what is done so far survives a later failure
+                        with open(a.json, "w") as f:
+                            json.dump(results, f, indent=1)
 
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)
     print(f"\n{dev}, Llama-2-7B shapes with {a.layers} layers, f16 random weights; "
           f"copy {bw / 1e9:.0f} GB/s")
-    print(f"{'engine':28} {'batch':>5} {'decode tok/s':>12} {'vs hf':>6} {'bw frac':>7} "
-          f"{'prefill tok/s':>13}")
+    print(f"{'engine':24} {'variant':26} {'batch':>5} {'decode tok/s':>12} {'vs hf':>6} "
+          f"{'bw frac':>7} {'prefill tok/s':>13} {'vs 1st variant':>14}")
     for r in results["rows"]:
         pre = f"{r['prefill_tok_s']:.0f}" + (f" @{r['prefill_len']}" if "prefill_len" in r else "")
         dec = "" if "prefill_len" in r else f"{r['decode_tok_s']:.1f}"
         vs = f"{r['vs_transformers']:.2f}" if "vs_transformers" in r else ""
         frac = f"{r['bw_fraction']:.2f}" if "bw_fraction" in r else ""
-        print(f"{r['engine']:28} {r['batch']:>5} {dec:>12} {vs:>6} {frac:>7} {pre:>13}")
+        first = f"{r['vs_first']:.3f}" if "vs_first" in r else ""
+        print(f"{r['engine']:24} {r.get('variant', ''):26} {r['batch']:>5} {dec:>12} {vs:>6} "
+              f"{frac:>7} {pre:>13} {first:>14}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ decode run against that round's copy_bw medians, median over the rounds.
         # SmolLM2-135M (GGUF fetched from PyPI) per weight scheme; ratios vs smollm2-none
     python3 bench/bench_decode.py --threads 1 --models stories260k
     python3 bench/bench_decode.py --fusion both   # fused and --no-fuse artifacts side by side
+    python3 bench/bench_decode.py --tiling all    # kernels' default tiles (--no-select-tiling),
+        # qlc-select-tiling's cost model, and --autotune'd tiles (timed on this CPU at compile
+        # time into WORK/tuning.json) side by side, with ratios to the default
 
 On a machine shared with other sessions, Linux's autogroup scheduling gives each session
 an equal share of the CPUs whatever the nice value, so a 2-thread run gets about one core
@@ -56,6 +59,7 @@ MODELS = {
                         desc="stories260k (f32, tied)"),
     "llama100m-bf16": dict(gen="bf16", quant="none", desc="random Llama 125M, bf16 weights"),
     "llama100m-f32": dict(gen="bf16", quant="f32", desc="random Llama 125M, f32 weights"),
+    "llama100m-rtn-w4": dict(gen="bf16", quant="rtn-w4", desc="random Llama 125M, rtn-w4 g128"),
 }
 # SmolLM2-135M-Instruct from its GGUF (fetched as the tests do) in every weight scheme.
 SMOLLM2_SCHEMES = [
@@ -212,6 +216,10 @@ def main():
     ap.add_argument("--fusion", default="on", choices=["on", "off", "both"],
                     help="compile with the fusion passes (on, the default), with --no-fuse "
                          "(off), or both ways, measured alternately in each round")
+    ap.add_argument("--tiling", default="model", choices=["default", "model", "tuned", "both", "all"],
+                    help="projection tiles: the kernels' defaults (--no-select-tiling), "
+                         "qlc-select-tiling's cost model (model, the default), --autotune'd on "
+                         "this CPU (tuned), default and tuned (both), or all three")
     args = ap.parse_args()
 
     work = os.path.abspath(args.work_dir)
@@ -233,22 +241,32 @@ def main():
     # bandwidth reference and every model alike.
     points = []
     fusion = {"on": [True], "off": [False], "both": [True, False]}[args.fusion]
+    tilings = {"default": ["default"], "model": ["model"], "tuned": ["tuned"],
+               "both": ["default", "tuned"], "all": ["default", "model", "tuned"]}[args.tiling]
+    tiling_flags = {"default": ["--no-select-tiling"],
+                    "model": ["--tuning-cache", os.path.join(work, "no-tuning.json")],
+                    "tuned": ["--autotune", "--tuning-cache", os.path.join(work, "tuning.json")]}
     for name in names:
         spec = MODELS[name]
         src = model_source(name, spec, work)
         for fused in fusion:
-            art = os.path.join(work, f"{name}.so" if fused else f"{name}-nofuse.so")
-            if not (args.reuse and os.path.exists(art)):
-                run([qlc, "compile", src, "-o", art, "--target", "native", "--quant", spec["quant"],
-                     "--fuse" if fused else "--no-fuse"] + spec.get("args", []))
-            manifest = json.loads(run([qlc, "inspect", art, "--json"]))
-            wbytes, kvbytes, embed_note = bytes_per_token(manifest, args.prompt_len, args.gen_len)
-            dtypes = sorted({w["dtype"] for w in manifest["weights"] if len(w["shape"]) == 2})
-            for t in threads:
-                points.append(dict(model=name, art=art, desc=spec["desc"], dtype="/".join(dtypes),
-                                   fused=fused, kernels=len(manifest["kernels"]), threads=t,
-                                   decode=[], prefill=[], weight_bytes=wbytes, kv_bytes=kvbytes,
-                                   embed=embed_note))
+            for tiling in tilings:
+                art = os.path.join(work, f"{name}{'' if fused else '-nofuse'}"
+                                         f"{'' if tiling == 'model' else '-' + tiling}.so")
+                if not (args.reuse and os.path.exists(art)):
+                    run([qlc, "compile", src, "-o", art, "--target", "native", "--quant",
+                         spec["quant"], "--fuse" if fused else "--no-fuse"]
+                        + tiling_flags[tiling] + spec.get("args", []))
+                manifest = json.loads(run([qlc, "inspect", art, "--json"]))
+                wbytes, kvbytes, embed_note = bytes_per_token(manifest, args.prompt_len,
+                                                              args.gen_len)
+                dtypes = sorted({w["dtype"] for w in manifest["weights"] if len(w["shape"]) == 2})
+                for t in threads:
+                    points.append(dict(model=name, art=art, desc=spec["desc"],
+                                       dtype="/".join(dtypes), fused=fused, tiling=tiling,
+                                       kernels=len(manifest["kernels"]), threads=t, decode=[],
+                                       prefill=[], weight_bytes=wbytes, kv_bytes=kvbytes,
+                                       embed=embed_note))
     load_start = os.getloadavg()
     t_start = time.time()
     bw_runs = []
@@ -304,11 +322,13 @@ def main():
     print()
     baseline = args.baseline or ("smollm2-none" if "smollm2-none" in names else "")
     base = {r["threads"]: statistics.median(r["decode"]) for r in results
-            if r["model"] == baseline and r["fused"] == (args.fusion != "off")}
+            if r["model"] == baseline and r["fused"] == (args.fusion != "off")
+            and r["tiling"] == tilings[0]}
     ratio_head = f" decode vs {baseline} |" if base else ""
-    print("| model | weights | fusion (kernel calls) | threads | prefill tok/s | decode tok/s | "
-          "MB read/token (weights + KV) | achieved GB/s | % of copy | % of read |" + ratio_head)
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if base else ""))
+    print("| model | weights | fusion (kernel calls) | tiling | threads | prefill tok/s | "
+          "decode tok/s | MB read/token (weights + KV) | achieved GB/s | % of copy | % of read |"
+          + ratio_head)
+    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if base else ""))
     for r in results:
         d, p = statistics.median(r["decode"]), statistics.median(r["prefill"])
         per_tok = r["weight_bytes"] + r["kv_bytes"]
@@ -317,7 +337,8 @@ def main():
                                      for i, dec in enumerate(r["decode"]))
                 for m in ("copy", "read")}
         fz = f"{'on' if r['fused'] else 'off'} ({r['kernels']})"
-        print(f"| {r['desc']} | {r['dtype']} | {fz} | {r['threads']} | {p:.1f} | {d:.1f} "
+        print(f"| {r['desc']} | {r['dtype']} | {fz} | {r['tiling']} | {r['threads']} | {p:.1f} | "
+              f"{d:.1f} "
               f"({min(r['decode']):.1f}-{max(r['decode']):.1f}) | "
               f"{r['weight_bytes'] / 1e6:.2f} + {r['kv_bytes'] / 1e6:.2f} | "
               f"{per_tok * d / 1e9:.2f} | {100 * frac['copy']:.0f} % | {100 * frac['read']:.0f} % |"
@@ -333,12 +354,30 @@ def main():
         print("|---|---:|---:|---:|---:|")
         for f in (r for r in results if r["fused"]):
             u = next(r for r in results if not r["fused"] and r["model"] == f["model"]
-                     and r["threads"] == f["threads"])
+                     and r["threads"] == f["threads"] and r["tiling"] == f["tiling"])
             dr = [a / b for a, b in zip(f["decode"], u["decode"])]
             pr = [a / b for a, b in zip(f["prefill"], u["prefill"])]
             print(f"| {f['desc']} | {f['threads']} | {statistics.median(dr):.3f} "
                   f"({min(dr):.2f}-{max(dr):.2f}) | {sum(x > 1 for x in dr)} of {len(dr)} | "
                   f"{statistics.median(pr):.3f} ({min(pr):.2f}-{max(pr):.2f}) |")
+    if len(tilings) > 1:
+        # The same per-round ratios for the tilings, against the kernels' defaults.
+        print()
+        print("Tiling / default tiles (--no-select-tiling), the ratio of the runs of each round "
+              "(median, min-max, rounds where it was faster):")
+        print()
+        print("| model | fusion | tiling | threads | decode tok/s ratio | faster | "
+              "prefill tok/s ratio |")
+        print("|---|---|---|---:|---:|---:|---:|")
+        for f in (r for r in results if r["tiling"] != "default"):
+            u = next(r for r in results if r["tiling"] == "default" and r["model"] == f["model"]
+                     and r["threads"] == f["threads"] and r["fused"] == f["fused"])
+            dr = [a / b for a, b in zip(f["decode"], u["decode"])]
+            pr = [a / b for a, b in zip(f["prefill"], u["prefill"])]
+            print(f"| {f['desc']} | {'on' if f['fused'] else 'off'} | {f['tiling']} | "
+                  f"{f['threads']} | {statistics.median(dr):.3f} ({min(dr):.2f}-{max(dr):.2f}) | "
+                  f"{sum(x > 1 for x in dr)} of {len(dr)} | {statistics.median(pr):.3f} "
+                  f"({min(pr):.2f}-{max(pr):.2f}) |")
     return 0
 
 

@@ -63,6 +63,9 @@ private:
   /// Scratch offset of a [maxTokens, k] float buffer for gathering permuted inputs,
   /// shared by every projection (each uses it only during its own kernel).
   int64_t gatherScratch(int64_t k);
+  /// The tiling template argument of `op` ("" without a qlc.tiling attribute: the
+  /// kernels' defaults), or an error in `error`.
+  std::string tilingArg(Operation *op, std::string &error);
   void call(Operation *op, const std::string &name, const std::vector<std::string> &targs,
             const std::string &args, const std::string &weight = "");
 
@@ -91,6 +94,16 @@ int64_t Walker::gatherScratch(int64_t k) {
     result.scratchBytes += bytes;
   }
   return gatherOffset;
+}
+
+std::string Walker::tilingArg(Operation *op, std::string &error) {
+  auto t = op->getAttrOfType<DictionaryAttr>("qlc.tiling");
+  if (!t)
+    return "";
+  std::string arg = syntax.tiling(t, error);
+  if (!error.empty())
+    error = op->getName().getStringRef().str() + ": qlc.tiling: " + error;
+  return arg;
 }
 
 std::string Walker::weightExpr(Value v) {
@@ -196,19 +209,34 @@ llvm::Error Walker::emitOp(Operation *op) {
       .Case<LinearOp>([&](LinearOp o) {
         std::string w = weightExpr(o.getWeight());
         std::string bias = o.getBias() ? weightExpr(o.getBias()) : "nullptr";
+        std::vector<std::string> targs = {num(width(o.getX())), num(width(o.getResult()))};
+        const std::string t = tilingArg(o, error);
+        if (!t.empty())
+          targs.insert(targs.end(), {syntax.elementType(dtypeOf(
+                                         cast<RankedTensorType>(o.getWeight().getType())
+                                             .getElementType())),
+                                     t});
         std::string x = act(o.getX()), y = out(o.getResult());
-        call(o, "linear", {num(width(o.getX())), num(width(o.getResult()))},
-             fmt::format("M, {}, {}, {}, {}", x, w, bias, y), weightName(o.getWeight()));
+        call(o, "linear", targs, fmt::format("M, {}, {}, {}, {}", x, w, bias, y),
+             weightName(o.getWeight()));
       })
       .Case<QuantizedLinearOp>([&](QuantizedLinearOp o) {
         const std::vector<std::string> kn = {num(o.getInFeatures()), num(o.getOutFeatures())};
+        const std::string t = tilingArg(o, error);
+        if (!error.empty())
+          return;
+        auto tiled = [&](std::vector<std::string> a) {
+          if (!t.empty())
+            a.push_back(t);
+          return a;
+        };
         if (o.getFormat() == "nf4") {
           const bool dq = static_cast<bool>(o.getScales2());
           std::string q = weightExpr(o.getQweight()), a = weightExpr(o.getScales());
           std::string a2 = dq ? weightExpr(o.getScales2()) : "nullptr";
           std::string bias = o.getBias() ? weightExpr(o.getBias()) : "nullptr";
           std::string x = act(o.getX()), y = out(o.getResult());
-          call(o, "qlinear_nf4", {kn[0], kn[1], num(o.getGroupSize()), dq ? "true" : "false"},
+          call(o, "qlinear_nf4", tiled({kn[0], kn[1], num(o.getGroupSize()), dq ? "true" : "false"}),
                fmt::format("M, {}, {}, {}, {}, {}, {}, {}", x, q, a, a2,
                            flt(o.getAbsmaxOffset().convertToDouble()), bias, y),
                weightName(o.getQweight()));
@@ -226,8 +254,8 @@ llvm::Error Walker::emitOp(Operation *op) {
         std::string z = o.getZeros() ? weightExpr(o.getZeros()) : "nullptr";
         std::string bias = o.getBias() ? weightExpr(o.getBias()) : "nullptr";
         std::string x = act(o.getX()), y = out(o.getResult());
-        const std::vector<std::string> shape = {kn[0], kn[1], num(o.getBits()),
-                                                num(o.getGroupSize())};
+        const std::vector<std::string> shape =
+            tiled({kn[0], kn[1], num(o.getBits()), num(o.getGroupSize())});
         if (o.getPerm()) {
           if (!syntax.supportsPerm()) {
             error = "this target's codegen does not handle input permutations (act-order "
@@ -316,7 +344,14 @@ llvm::Error Walker::emitOp(Operation *op) {
         const int64_t bytes = (opts.maxTokens * width(o.getX()) * 4 + 63) / 64 * 64;
         const int64_t tmp = result.scratchBytes;
         result.scratchBytes += bytes;
-        call(o, "logits", {num(width(o.getX())), num(vocab)},
+        std::vector<std::string> targs = {num(width(o.getX())), num(vocab)};
+        const std::string t = tilingArg(o, error);
+        if (!t.empty())
+          targs.insert(targs.end(), {syntax.elementType(dtypeOf(
+                                         cast<RankedTensorType>(o.getWeight().getType())
+                                             .getElementType())),
+                                     t});
+        call(o, "logits", targs,
              syntax.logitsArgs(x, w,
                                fmt::format("reinterpret_cast<float *>(ctx->scratch + {})", tmp)),
              weightName(o.getWeight()));
@@ -355,6 +390,10 @@ llvm::Expected<CodegenResult> Walker::run(ModuleOp module) {
   if (!plan || pageSize <= 0)
     return err("the module has no KV cache plan (qlc.kv_cache with a page_size): run "
                "qlc-plan-kv-cache");
+  if (auto t = module->getAttrOfType<StringAttr>("qlc.tiling_target");
+      t && t.getValue() != syntax.targetName())
+    return err("the kernel configs (qlc.tiling) were selected for target " + t.getValue().str() +
+               ", not " + syntax.targetName() + "; run qlc-select-tiling for this target");
   Block &block = fn.getBody().front();
   names[block.getArgument(0).getAsOpaquePointer()] = "st->tokens";
   names[block.getArgument(1).getAsOpaquePointer()] = "st->positions";
@@ -400,6 +439,12 @@ llvm::Expected<CodegenResult> Walker::run(ModuleOp module) {
 }
 
 } // namespace
+
+int64_t tilingParam(DictionaryAttr t, const std::string &range, const std::string &key) {
+  auto r = t.getAs<DictionaryAttr>(range);
+  auto v = r ? r.getAs<IntegerAttr>(key) : IntegerAttr();
+  return v ? v.getInt() : -1;
+}
 
 llvm::Expected<CodegenResult> emitKernelCalls(ModuleOp module, const KernelSyntax &syntax,
                                               const CodegenOptions &opts) {

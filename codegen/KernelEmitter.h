@@ -11,6 +11,8 @@
 
 #include "codegen/Codegen.h"
 
+#include "mlir/IR/BuiltinAttributes.h"
+
 #include <string>
 #include <vector>
 
@@ -31,6 +33,11 @@ public:
   /// `qlc inspect` (without the namespace).
   virtual std::string kernel(const std::string &name, const std::vector<std::string> &targs,
                              bool qualified) const = 0;
+  /// The target's resolved name (qlc.tiling_target must match it).
+  virtual std::string targetName() const = 0;
+  /// The tiling template argument of a projection kernel for its qlc.tiling attribute
+  /// (qlc-select-tiling); an error message in `error` when a parameter is missing.
+  virtual std::string tiling(mlir::DictionaryAttr t, std::string &error) const = 0;
   /// The first argument of every kernel call.
   virtual std::string execArg() const = 0;
   /// The C++ type of a weight element type (f32, f16, bf16, u8, i8, i32).
@@ -56,6 +63,9 @@ public:
                              const std::string &body, const CodegenOptions &opts,
                              int64_t stagingOffset, int64_t vocab) const = 0;
 };
+
+/// Parameter `key` of range `range` of a qlc.tiling attribute; -1 when absent.
+int64_t tilingParam(mlir::DictionaryAttr t, const std::string &range, const std::string &key);
 
 /// Walks @forward and emits it through `syntax`.
 llvm::Expected<CodegenResult> emitKernelCalls(mlir::ModuleOp module, const KernelSyntax &syntax,

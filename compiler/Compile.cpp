@@ -3,6 +3,7 @@
 
 #include "codegen/Codegen.h"
 #include "compiler/Artifact.h"
+#include "compiler/Autotune.h"
 #include "compiler/Calibration.h"
 #include "compiler/Checkpoint.h"
 #include "compiler/GgufImport.h"
@@ -178,9 +179,21 @@ llvm::Error runPipeline(mlir::ModuleOp module, const PipelineRequest &req) {
   }
   if (req.timing)
     pm.enableTiming();
+  // A tuning cache that cannot be used is bad input, reported in one line.
+  std::string cacheError;
+  mlir::ScopedDiagnosticHandler cacheErrors(module->getContext(), [&](mlir::Diagnostic &d) {
+    if (d.getSeverity() != mlir::DiagnosticSeverity::Error ||
+        d.str().rfind("qlc-select-tiling: tuning cache", 0) != 0)
+      return mlir::failure();
+    if (cacheError.empty())
+      cacheError = d.str();
+    return mlir::success();
+  });
   if (mlir::failed(pm.run(module))) {
     if (!planError.empty())
       return badInput(planError.substr(std::string("qlc-plan-kv-cache: ").size()));
+    if (!cacheError.empty())
+      return badInput(cacheError);
     return internal("the compile pipeline failed");
   }
   return llvm::Error::success();
@@ -405,6 +418,14 @@ llvm::Error loadAndRunPasses(const CompileOptions &opts, Session &s, Stopwatch &
   req.po.maxBatch = opts.maxBatch;
   req.po.kvPageSize = opts.kvPageSize;
   req.po.kvMemoryBudget = opts.kvMemoryMiB * (int64_t{1} << 20);
+  if (opts.selectTiling && checkpoint == nullptr) {
+    auto t = lookupTarget(opts.target);
+    if (!t)
+      return asBadInput(t.takeError());
+    req.po.target = (*t)->name();
+    req.po.tuningCache = opts.tuningCache.empty() ? defaultTuningCache() : opts.tuningCache;
+    req.po.maxTokens = opts.maxTokens;
+  }
   req.passPipeline = opts.passPipeline;
   req.printIrAfterAll = opts.printIrAfterAll;
   req.printIrAfter = opts.printIrAfter;
@@ -417,10 +438,19 @@ llvm::Error loadAndRunPasses(const CompileOptions &opts, Session &s, Stopwatch &
   if (llvm::Error e = writeCheckpoint(*s.module, s.cfg, *s.store, *checkpoint))
     return e;
   clock.stage("write checkpoint");
-  // Then the fusion passes (unless --no-fuse) and the KV plan that codegen needs.
+  // Then the fusion passes (unless --no-fuse), the KV plan and the kernel configs that
+  // codegen needs.
   req.po.quantize = false;
   req.po.fuse = opts.fuse;
   req.po.maxSeqLen = maxSeq;
+  if (opts.selectTiling) {
+    auto t = lookupTarget(opts.target);
+    if (!t)
+      return asBadInput(t.takeError());
+    req.po.target = (*t)->name();
+    req.po.tuningCache = opts.tuningCache.empty() ? defaultTuningCache() : opts.tuningCache;
+    req.po.maxTokens = opts.maxTokens;
+  }
   return runPipeline(*s.module, req);
 }
 
@@ -491,10 +521,16 @@ llvm::Error compileModel(const CompileOptions &opts) {
   if (!opts.passPipeline.empty() && opts.quant != "none")
     return badInput("--pass-pipeline replaces the passes of --quant " + opts.quant +
                     ": give one or the other");
+  if (opts.autotune && (!opts.selectTiling || !opts.passPipeline.empty()))
+    return badInput("--autotune tunes the configs qlc-select-tiling chooses: it cannot be "
+                    "combined with --no-select-tiling or --pass-pipeline");
   auto targetOr = lookupTarget(opts.target);
   if (!targetOr)
     return asBadInput(targetOr.takeError());
   const TargetInfo &target = **targetOr;
+  if (opts.autotune)
+    if (llvm::Error e = checkAutotuneMachine(target))
+      return e;
   {
     fs::path parent = fs::absolute(opts.output).parent_path();
     std::error_code ec;
@@ -521,6 +557,22 @@ llvm::Error compileModel(const CompileOptions &opts) {
   std::unique_ptr<WeightStore> &store = s.store;
   TokenizerAsset &tokenizer = s.tokenizer;
   mlir::OwningOpRef<mlir::ModuleOp> *moduleOr = &s.module;
+
+  if (opts.autotune) {
+    const std::string cache = opts.tuningCache.empty() ? defaultTuningCache() : opts.tuningCache;
+    if (llvm::Error e = autotuneProjections(**moduleOr, target, opts, cache))
+      return e;
+    clock.stage("autotune");
+    // The winners are in the cache now: select again.
+    mlir::PassManager pm(&s.ctx);
+    SelectTilingPassOptions so;
+    so.target = target.name();
+    so.cache = cache;
+    so.maxTokens = opts.maxTokens;
+    pm.addPass(createSelectTilingPass(so));
+    if (mlir::failed(pm.run(**moduleOr)))
+      return badInput("qlc-select-tiling failed on the tuning cache " + cache);
+  }
 
   CodegenOptions co;
   co.maxTokens = opts.maxTokens;
@@ -585,8 +637,16 @@ llvm::Error compileModel(const CompileOptions &opts) {
   return llvm::Error::success();
 }
 
+std::string defaultTuningCache() {
+  if (auto xdg = llvm::sys::Process::GetEnv("XDG_CACHE_HOME"); xdg && !xdg->empty())
+    return (fs::path(*xdg) / "qlc" / "tuning.json").string();
+  if (auto home = llvm::sys::Process::GetEnv("HOME"); home && !home->empty())
+    return (fs::path(*home) / ".cache" / "qlc" / "tuning.json").string();
+  return ".qlc-tuning.json";
+}
+
 llvm::Error importAndPrint(const std::string &source, bool configOnly, const std::string &quant,
-                           bool fuse) {
+                           bool fuse, const std::string &target, const std::string &tuningCache) {
   ModelConfig cfg;
   std::unique_ptr<WeightStore> store;
   if (llvm::Error e = loadSource(source, configOnly, cfg, store))
@@ -598,6 +658,13 @@ llvm::Error importAndPrint(const std::string &source, bool configOnly, const std
   PipelineRequest req;
   req.po.quant = quant;
   req.po.fuse = fuse;
+  if (!target.empty()) {
+    auto t = lookupTarget(target);
+    if (!t)
+      return asBadInput(t.takeError());
+    req.po.target = (*t)->name();
+    req.po.tuningCache = tuningCache;
+  }
   if (llvm::Error e = runPipeline(**moduleOr, req))
     return e;
   (*moduleOr)->print(llvm::outs());

@@ -33,6 +33,9 @@ struct CompileOptions {
   std::string cxx;           // host C++ compiler; empty: $CXX, then c++, g++, clang++
   std::string nvcc;          // CUDA compiler; empty: $NVCC, nvcc, /usr/local/cuda/bin/nvcc
   bool fuse = true;          // run the fusion passes
+  bool selectTiling = true;  // run qlc-select-tiling (false: the kernels' default configs)
+  std::string tuningCache;   // qlc-select-tiling's cache; empty: defaultTuningCache()
+  bool autotune = false;     // time the candidate configs on this machine into the cache
   std::string passPipeline;  // a textual pass pipeline replacing the one --quant builds
   bool printIrAfterAll = false;
   std::vector<std::string> printIrAfter; // pass flags (qlc-fuse-qkv, ...) to print IR after
@@ -54,6 +57,10 @@ public:
   bool badInput;
 };
 
+/// The tuning cache used when --tuning-cache is not given:
+/// $XDG_CACHE_HOME/qlc/tuning.json, else ~/.cache/qlc/tuning.json.
+std::string defaultTuningCache();
+
 /// Runs the whole pipeline: import, passes, codegen, host compile, artifact write.
 llvm::Error compileModel(const CompileOptions &opts);
 
@@ -66,7 +73,8 @@ llvm::Error exportCheckpoint(const CompileOptions &opts);
 /// its qlc IR to stdout, after the compile pipeline of `quant` (and the fusion passes
 /// when `fuse`).
 llvm::Error importAndPrint(const std::string &source, bool configOnly, const std::string &quant,
-                           bool fuse = false);
+                           bool fuse = false, const std::string &target = "",
+                           const std::string &tuningCache = "");
 
 } // namespace qlc
 

@@ -49,6 +49,14 @@ struct CompilePipelineOptions {
   int64_t kvPageSize = 0;
   int64_t kvMemoryBudget = 0;
   std::string targetKind = "x86";
+  /// The --target: when set (and selectTiling), qlc-select-tiling runs last and attaches
+  /// the projection kernels' configs for it.
+  std::string target;
+  bool selectTiling = true;
+  /// The tuning cache qlc-select-tiling prefers over its cost model (may not exist).
+  std::string tuningCache;
+  /// Tokens per forward step (qlc compile --max-tokens), for the cost model.
+  int64_t maxTokens = 512;
 };
 
 /// True for the --quant schemes that run the model on calibration text (gptq-*, awq-*).

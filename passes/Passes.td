@@ -243,4 +243,33 @@ def FuseNormResidualPass : Pass<"qlc-fuse-norm-residual", "mlir::ModuleOp"> {
   let dependentDialects = ["::qlc::QlcDialect"];
 }
 
+def SelectTilingPass : Pass<"qlc-select-tiling", "mlir::ModuleOp"> {
+  let summary = "Chooses the projection kernels' tile configs per M-range for a target";
+  let description = [{
+    For every `qlc.linear`, `qlc.quantized_linear` and `qlc.logits` attaches
+    `qlc.tiling`, a dictionary with one entry per range of token rows M the kernel
+    distinguishes (decode, small, prefill): the range's bounds (`min_m`, `max_m`, 0:
+    unbounded), the template parameters the kernel takes there (CUDA GEMV warps, rows
+    per warp and loads in flight; tensor-core GEMM block tile, warps and the cap on
+    split-K; x86 GEMV rows, register tiles and the GEMM's K slice) and `by` = "model"
+    or "cache". The candidates are the configurations the kernels are tested with, for
+    the target of `target` (passes/TargetDesc.h: SM count, shared memory, registers;
+    vector width, registers, caches); a simple cost model (passes/Tiling.cpp) picks one
+    unless the tuning cache `cache` (written by `qlc compile --autotune`) holds a
+    winner for the target, kernel, shape and range. The module gets
+    `qlc.tiling_target`, which codegen checks against its target. A missing cache file
+    is an empty cache; a malformed one, or a cached config that is not a candidate, is
+    an error naming the file.
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"\"",
+           "x86-64, x86-64-v3, x86-64-v4, native, sm_80, sm_86, sm_89 or sm_90">,
+    Option<"cache", "cache", "std::string", /*default=*/"\"\"",
+           "A tuning cache file (JSON) whose winners override the cost model">,
+    Option<"maxTokens", "max-tokens", "int64_t", /*default=*/"512",
+           "Tokens per step: the M the model assumes for the prefill range">
+  ];
+  let dependentDialects = ["::qlc::QlcDialect"];
+}
+
 #endif // QLC_PASSES_TD

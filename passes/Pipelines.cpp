@@ -137,6 +137,14 @@ mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
   // The cache is planned last: its rows depend on the attention ops' kv_dtype only, but
   // later passes must not change the attention ops the plan was made for.
   addKvCachePlan(pm, opts);
+  // Scheduling: the kernel configs depend on the final shapes (after fusion).
+  if (!opts.target.empty() && opts.selectTiling) {
+    SelectTilingPassOptions o;
+    o.target = opts.target;
+    o.cache = opts.tuningCache;
+    o.maxTokens = opts.maxTokens;
+    pm.addPass(createSelectTilingPass(o));
+  }
   return mlir::success();
 }
 
@@ -162,6 +170,7 @@ const std::vector<std::string> &qlcPassArguments() {
     passes.push_back(createFuseGateUpPass());
     passes.push_back(createFuseNormResidualPass());
     passes.push_back(createPlanKvCachePass());
+    passes.push_back(createSelectTilingPass());
     std::vector<std::string> names;
     for (const auto &p : passes)
       names.push_back(p->getArgument().str());
@@ -203,8 +212,12 @@ struct CompilePipelineCliOptions : mlir::PassPipelineOptions<CompilePipelineCliO
   Option<int64_t> kvMemoryBudget{*this, "kv-memory-budget",
                                  llvm::cl::desc("KV plan: bytes the cache may take (0: no cap)"),
                                  llvm::cl::init(0)};
-  Option<std::string> targetKind{*this, "target", llvm::cl::desc("KV plan: x86 or cuda"),
-                                 llvm::cl::init("x86")};
+  Option<std::string> target{*this, "target",
+                             llvm::cl::desc("Target (sm_XX: the KV plan is for CUDA; none: qlc-select-tiling does not run)"),
+                             llvm::cl::init("")};
+  Option<std::string> tuningCache{*this, "tuning-cache",
+                                  llvm::cl::desc("Tuning cache of qlc-select-tiling"),
+                                  llvm::cl::init("")};
 };
 } // namespace
 
@@ -228,7 +241,9 @@ void registerQlcPassesAndPipelines() {
         opts.maxBatch = o.maxBatch;
         opts.kvPageSize = o.kvPageSize;
         opts.kvMemoryBudget = o.kvMemoryBudget;
-        opts.targetKind = o.targetKind;
+        opts.targetKind = llvm::StringRef(o.target).starts_with("sm_") ? "cuda" : "x86";
+        opts.target = o.target;
+        opts.tuningCache = o.tuningCache;
         std::string error;
         if (mlir::failed(buildCompilePipeline(pm, opts, error)))
           return errorHandler("qlc-compile-pipeline: " + error);

@@ -18,7 +18,7 @@ done
 "$NVCC" -std=c++17 -O2 "${gencode[@]}" -Xptxas -v \
   -I codegen/cuda/kernels -I ir -I codegen/x86/kernels \
   -o "$OUT_BIN" test/cuda/cuda_kernel_test.cu test/cuda/cuda_attention_test.cu \
-  test/cuda/cuda_mma_test.cu \
+  test/cuda/cuda_mma_test.cu test/cuda/cuda_tiling_test.cu \
   2> "$OUT_BIN.ptxas.txt" || { cat "$OUT_BIN.ptxas.txt" >&2; exit 1; }
 python3 scripts/ptxas_table.py < "$OUT_BIN.ptxas.txt" > "$OUT_BIN.kernels.txt" 2>/dev/null || true
 tail -n 1 "$OUT_BIN.kernels.txt" 2>/dev/null || true

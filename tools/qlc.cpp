@@ -183,6 +183,15 @@ int main(int argc, char **argv) {
   compile->add_flag("--fuse,!--no-fuse", co.fuse,
                     "Fuse q/k/v and gate/up projections and residual adds into norms "
                     "(default; --no-fuse: keep the imported graph's ops)");
+  compile->add_flag("--select-tiling,!--no-select-tiling", co.selectTiling,
+                    "Choose the projection kernels' tile configs for the target with "
+                    "qlc-select-tiling (default; --no-select-tiling: the kernels' defaults)");
+  compile->add_option("--tuning-cache", co.tuningCache,
+                      "Tuning cache qlc-select-tiling prefers over its cost model and "
+                      "--autotune writes (default: ~/.cache/qlc/tuning.json)");
+  compile->add_flag("--autotune", co.autotune,
+                    "Time the candidate tile configs on this machine (x86: this CPU; sm_*: "
+                    "its GPU) and store the winners in the tuning cache");
   compile->add_option("--pass-pipeline", co.passPipeline,
                       "Run this textual pass pipeline instead of the one --quant and --fuse "
                       "build, e.g. 'builtin.module(qlc-fuse-qkv,qlc-quantize-rtn{bits=4})'");
@@ -241,6 +250,10 @@ int main(int argc, char **argv) {
   imp->add_option("--quant", importQuant, "Run the compile pipeline of this scheme first")
       ->capture_default_str();
   imp->add_flag("--fuse", importFuse, "Run the fusion passes too (after --quant)");
+  std::string importTarget, importCache;
+  imp->add_option("--target", importTarget,
+                  "Run qlc-select-tiling for this target too (shows qlc.tiling)");
+  imp->add_option("--tuning-cache", importCache, "qlc-select-tiling's tuning cache");
 
   std::string inspectPath;
   bool inspectJson = false;
@@ -295,7 +308,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (*imp) {
-    if (llvm::Error e = qlc::importAndPrint(importSrc, configOnly, importQuant, importFuse))
+    if (llvm::Error e = qlc::importAndPrint(importSrc, configOnly, importQuant, importFuse,
+                                               importTarget, importCache))
       return report(std::move(e));
     return 0;
   }

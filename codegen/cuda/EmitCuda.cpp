@@ -25,6 +25,27 @@ public:
       s += (i ? ", " : "") + targs[i];
     return s + ">";
   }
+  std::string targetName() const override { return target.name(); }
+  /// qlc::cuda::Tiling<GemvCfg<warps, rows, unroll>, MmaCfg<small>, MmaCfg<prefill>>.
+  std::string tiling(mlir::DictionaryAttr t, std::string &error) const override {
+    auto params = [&](const char *range, std::initializer_list<const char *> keys) {
+      std::string s;
+      for (const char *k : keys) {
+        const int64_t v = tilingParam(t, range, k);
+        if (v <= 0 && error.empty())
+          error = std::string("range ") + range + " lacks a positive " + k;
+        s += (s.empty() ? "" : ", ") + std::to_string(v);
+      }
+      return s;
+    };
+    const char *mma[] = {"bm", "bn", "warps_m", "warps_n", "max_split_k"};
+    std::string s = "qlc::cuda::Tiling<qlc::cuda::GemvCfg<" +
+                    params("decode", {"warps", "rows", "unroll"}) + ">, qlc::cuda::MmaCfg<" +
+                    params("small", {mma[0], mma[1], mma[2], mma[3], mma[4]}) +
+                    ">, qlc::cuda::MmaCfg<" +
+                    params("prefill", {mma[0], mma[1], mma[2], mma[3], mma[4]}) + ">>";
+    return error.empty() ? s : "";
+  }
   std::string execArg() const override { return "s"; }
   std::string elementType(const std::string &dt) const override {
     if (dt == "f32") return "float";

@@ -23,6 +23,24 @@ public:
       s += ", " + a;
     return s + ">";
   }
+  std::string targetName() const override { return target.name(); }
+  /// qlc::x86::Tiling<decode rows, small mr, nr, prefill mr, nv, kc>; 0: the default
+  /// (a range the kernel does not have, e.g. NF4's decode).
+  std::string tiling(mlir::DictionaryAttr t, std::string &error) const override {
+    const std::pair<const char *, const char *> keys[] = {
+        {"decode", "rows"}, {"small", "mr"}, {"small", "nr"},
+        {"prefill", "mr"},  {"prefill", "nv"}, {"prefill", "kc"}};
+    std::string s = "qlc::x86::Tiling<";
+    for (size_t i = 0; i < std::size(keys); ++i) {
+      int64_t v = tilingParam(t, keys[i].first, keys[i].second);
+      if (v < -1 || v == 0 || (v == -1 && t.get(keys[i].first))) {
+        error = std::string("range ") + keys[i].first + " lacks a positive " + keys[i].second;
+        return "";
+      }
+      s += (i ? ", " : "") + std::to_string(v < 0 ? 0 : v);
+    }
+    return s + ">";
+  }
   std::string execArg() const override { return "ctx"; }
   std::string elementType(const std::string &dt) const override {
     if (dt == "f32") return "float";

@@ -354,6 +354,7 @@ template <int K, int N, int BLOCK, bool DQ> void testQlinearNf4() {
 void runAttentionTests();
 void runMmaTests();
 int runMmaBench();
+void runTilingTests();
 
 int main(int argc, char **argv) {
   const bool bench = argc > 1 && std::strcmp(argv[1], "--bench") == 0;
@@ -431,6 +432,7 @@ int main(int argc, char **argv) {
   testQlinearNf4<2500, 40, 64, false>();
 
   runMmaTests();
+  runTilingTests();
   runAttentionTests();
 
   // M = 0: nothing is launched.

@@ -1,6 +1,7 @@
 """Shared helpers for the end-to-end tests: where the tools are, and running them."""
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,10 @@ SOURCE_DIR = Path(os.environ.get("QLC_SOURCE_DIR", Path(__file__).resolve().pare
 BIN_DIR = Path(os.environ.get("QLC_BIN_DIR", SOURCE_DIR / "build" / "tools"))
 FIXTURES = SOURCE_DIR / "test" / "fixtures"
 DEMO_MODEL = SOURCE_DIR / "models" / "stories260k"
+
+# qlc compile reads the tuning cache of --autotune from $XDG_CACHE_HOME/qlc/tuning.json by
+# default: the tests get an empty cache of their own, whatever this machine has tuned.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="qlc-test-cache-")
 
 
 def tool(name):

@@ -272,6 +272,43 @@ def test_cuda_act_order_checkpoint_matches_x86_and_the_dequantized_model(tmp_pat
         assert rel_err(cuda, x86) <= 1e-2 and rel_err(cuda, flt) <= 1e-2
 
 
+@needs_gpu
+@pytest.mark.parametrize("quant", ["none", "rtn-w4", "nf4"])
+@pytest.mark.parametrize("name", MODELS)
+def test_cuda_selected_tiles_equal_default_tiles(name, quant, cuda_artifact, tmp_path):
+    """qlc-select-tiling's configs (the cost model's, on these small shapes mostly not the
+    defaults: 2-warp GEMV blocks, 16-row mma tiles) against the kernels' defaults."""
+    tokens, _ = ref(name, 317)
+    selected = dump(cuda_artifact(model_dir(name), TARGET, quant), tokens, tmp_path)
+    default = dump(cuda_artifact(model_dir(name), TARGET, quant, "--no-select-tiling"), tokens,
+                   tmp_path)
+    err = rel_err(selected, default)
+    print(f"{name} {quant}: selected vs default tiles rel err {err:.2e}")
+    assert err <= 1e-5
+
+
+@needs_gpu
+@pytest.mark.parametrize("quant", ["none", "rtn-w4"])
+def test_cuda_autotune_times_on_this_gpu(quant, cuda_artifact, tmp_path):
+    """--autotune builds the timing program with nvcc, times every candidate on this GPU,
+    stores the winners, and the artifact built from them gives the default's logits."""
+    name = "llama-gqa-bf16"
+    cache = tmp_path / "tuning.json"
+    out = tmp_path / "tuned.so"
+    run_ok("qlc", "compile", model_dir(name), "-o", out, "--target", TARGET, "--quant", quant,
+           "--autotune", "--tuning-cache", cache, timeout=1800)
+    entries = json.loads(cache.read_text())["entries"]
+    assert {e["range"] for e in entries} == {"decode", "small", "prefill"}
+    assert all(e["target"] == TARGET and e["us"] > 0 for e in entries)
+    print(f"{name} {quant}: " + "; ".join(
+        f"{e['kernel']} {e['k']}x{e['n']} {e['range']} {e['config']} {e['us']:.1f} us"
+        for e in entries))
+    tokens, _ = ref(name, 317)
+    default = dump(cuda_artifact(model_dir(name), TARGET, quant, "--no-select-tiling"), tokens,
+                   tmp_path)
+    assert rel_err(dump(out, tokens, tmp_path), default) <= 1e-5
+
+
 def gpu_cases():
     """Every artifact the GPU tests use: (model, target, quant, flags)."""
     cases = [(model_dir(n), TARGET, "none", ()) for n in MODELS]
@@ -283,7 +320,8 @@ def gpu_cases():
             cases += [(model_dir(n), TARGET, q, f), (model_dir(n), X86, q, f)]
     for n in MODELS:
         for q in ["none", "rtn-w4", "nf4"]:
-            cases += [(model_dir(n), TARGET, q, ()), (model_dir(n), TARGET, q, ("--no-fuse",))]
+            cases += [(model_dir(n), TARGET, q, ()), (model_dir(n), TARGET, q, ("--no-fuse",)),
+                      (model_dir(n), TARGET, q, ("--no-select-tiling",))]
     for kv, page in PAGED_CASES:
         cases += [(FIXTURES / "mistral-headdim-f32", TARGET, "none", paged_flags(kv, page))]
     return list(dict.fromkeys(cases))

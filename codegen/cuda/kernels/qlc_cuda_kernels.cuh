@@ -23,14 +23,14 @@ __global__ void gather_rows_kernel(int64_t n, const int32_t *__restrict__ rows,
 
 /// Logits of the requested rows only: tmp[r, :] = x[rows[r], :] for r < n_logits, then
 /// out[n_logits, V] = tmp * W^T (W [V, D]).
-template <int D, int V, class WT>
+template <int D, int V, class WT, class T = DefaultTiling>
 void logits(cudaStream_t s, int64_t n_logits, const int32_t *rows, const float *x, const WT *w,
             float *tmp, float *out) {
   if (n_logits <= 0)
     return;
   gather_rows_kernel<D><<<static_cast<unsigned>(n_logits), row_threads<D>(), 0, s>>>(
       n_logits, rows, x, tmp);
-  linear<D, V, WT>(s, n_logits, tmp, w, nullptr, out);
+  linear<D, V, WT, T>(s, n_logits, tmp, w, nullptr, out);
 }
 
 } // namespace cuda

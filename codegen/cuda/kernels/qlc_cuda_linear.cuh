@@ -34,8 +34,6 @@ namespace cuda {
 
 /// Up to this many token rows the GEMV is used, the tiled GEMM from the next row on.
 constexpr int kGemvMaxM = 8;
-constexpr int kGemvWarps = 4;
-constexpr int kGemvThreads = kGemvWarps * kWarpSize;
 /// Floats of shared memory for the staged x chunk (MT token rows of KC columns).
 constexpr int kGemvSmemFloats = 8192;
 
@@ -49,11 +47,37 @@ template <int K, int E, int MT> __host__ __device__ constexpr int gemv_chunk() {
   return kpad < fit ? kpad : (fit > E ? fit : E);
 }
 
-template <class Src, int K, int N, int MT>
-__global__ void __launch_bounds__(kGemvThreads, 4)
+/// The GEMV's shape: WARPS warps a block, ROWS weight rows a warp, UNROLL units a lane
+/// loads before decoding the first (ROWS, UNROLL 0: the weight source's defaults).
+template <int WARPS_ = 4, int ROWS_ = 0, int UNROLL_ = 0> struct GemvCfg {
+  static constexpr int WARPS = WARPS_, ROWS = ROWS_, UNROLL = UNROLL_;
+  static constexpr int THREADS = WARPS * kWarpSize;
+  static_assert(WARPS >= 1 && WARPS <= 8 && ROWS >= 0 && ROWS <= 4 && UNROLL >= 0 &&
+                    UNROLL <= 8, "GEMV shape out of range");
+  template <class Src> __host__ __device__ static constexpr int rows() {
+    return ROWS ? ROWS : Src::NR;
+  }
+  template <class Src> __host__ __device__ static constexpr int unroll() {
+    return UNROLL ? UNROLL : Src::UNROLL;
+  }
+};
+
+/// The projections' tiling per M-range, chosen by qlc-select-tiling (passes/Tiling.cpp
+/// lists the legal values): the GEMV for M <= kGemvMaxM, the tensor-core GEMM's tiles for
+/// M <= kMmaSmallM and above (each with its cap on split-K).
+template <class GEMV = GemvCfg<>, class SMALL = MmaSmall, class LARGE = MmaLarge> struct Tiling {
+  using Gemv = GEMV;
+  using Small = SMALL;
+  using Large = LARGE;
+};
+using DefaultTiling = Tiling<>;
+
+template <class Src, int K, int N, int MT, class Cfg = GemvCfg<>>
+__global__ void __launch_bounds__(Cfg::THREADS, 16 / Cfg::WARPS)
     gemv_kernel(int M, const float *__restrict__ x, Src src, const float *__restrict__ bias,
                 float *__restrict__ y) {
-  constexpr int E = Src::E, NR = Src::NR, UN = Src::UNROLL;
+  constexpr int E = Src::E, NR = Cfg::template rows<Src>(), UN = Cfg::template unroll<Src>();
+  constexpr int kGemvWarps = Cfg::WARPS, kGemvThreads = Cfg::THREADS;
   constexpr int KPAD = static_cast<int>(round_up(K, E));
   constexpr int KC = gemv_chunk<K, E, MT>();
   __shared__ __align__(16) float xs[MT * KC];
@@ -136,19 +160,21 @@ __global__ void __launch_bounds__(kGemvThreads, 4)
 }
 
 /// The GEMV for M <= kGemvMaxM token rows, on a kernel sized for the next power of two.
-template <int K, int N, class Src>
+template <int K, int N, class Cfg = GemvCfg<>, class Src>
 void launch_gemv(cudaStream_t s, int64_t M, const float *x, const Src &src, const float *bias,
                  float *y) {
-  const unsigned blocks = static_cast<unsigned>(ceil_div(N, kGemvWarps * Src::NR));
+  const unsigned blocks =
+      static_cast<unsigned>(ceil_div(N, Cfg::WARPS * Cfg::template rows<Src>()));
   const int m = static_cast<int>(M);
+  constexpr int T = Cfg::THREADS;
   if (M == 1)
-    gemv_kernel<Src, K, N, 1><<<blocks, kGemvThreads, 0, s>>>(m, x, src, bias, y);
+    gemv_kernel<Src, K, N, 1, Cfg><<<blocks, T, 0, s>>>(m, x, src, bias, y);
   else if (M == 2)
-    gemv_kernel<Src, K, N, 2><<<blocks, kGemvThreads, 0, s>>>(m, x, src, bias, y);
+    gemv_kernel<Src, K, N, 2, Cfg><<<blocks, T, 0, s>>>(m, x, src, bias, y);
   else if (M <= 4)
-    gemv_kernel<Src, K, N, 4><<<blocks, kGemvThreads, 0, s>>>(m, x, src, bias, y);
+    gemv_kernel<Src, K, N, 4, Cfg><<<blocks, T, 0, s>>>(m, x, src, bias, y);
   else
-    gemv_kernel<Src, K, N, 8><<<blocks, kGemvThreads, 0, s>>>(m, x, src, bias, y);
+    gemv_kernel<Src, K, N, 8, Cfg><<<blocks, T, 0, s>>>(m, x, src, bias, y);
 }
 
 template <class Src, int K, int N>
@@ -266,18 +292,20 @@ template <int K, class WT, int VE> struct DenseSrc {
   }
 };
 
-/// y[M, N] = x[M, K] * w[N, K]^T + bias[N] (bias may be null).
-template <int K, int N, class WT>
+/// y[M, N] = x[M, K] * w[N, K]^T + bias[N] (bias may be null). T: the tiling
+/// (qlc_cuda_mma.cuh); the f32 SIMT GEMM has one shape.
+template <int K, int N, class WT, class T = DefaultTiling>
 void linear(cudaStream_t s, int64_t M, const float *x, const WT *w, const float *bias,
             float *y) {
   if (M <= 0)
     return;
   constexpr int VE = vec_elems<WT, K>();
+  using G = typename T::Gemv;
   if (M <= kGemvMaxM) {
     if (is_aligned(w, VE * static_cast<int>(sizeof(WT))))
-      launch_gemv<K, N>(s, M, x, DenseSrc<K, WT, VE>{w}, bias, y);
+      launch_gemv<K, N, G>(s, M, x, DenseSrc<K, WT, VE>{w}, bias, y);
     else
-      launch_gemv<K, N>(s, M, x, DenseSrc<K, WT, 1>{w}, bias, y);
+      launch_gemv<K, N, G>(s, M, x, DenseSrc<K, WT, 1>{w}, bias, y);
     return;
   }
   if constexpr (std::is_same<WT, float>::value) {
@@ -286,10 +314,10 @@ void linear(cudaStream_t s, int64_t M, const float *x, const WT *w, const float 
     static_assert(sizeof(WT) == 2, "f16 or bf16");
     constexpr bool wide = K % 8 == 0;
     if (wide && is_aligned(w, 16))
-      launch_mma<K, N, std::is_same<WT, f16>::value>(s, M, x, DenseSrc<K, WT, wide ? 8 : 1>{w},
-                                                     bias, y);
+      launch_mma<K, N, std::is_same<WT, f16>::value, T>(s, M, x,
+                                                        DenseSrc<K, WT, wide ? 8 : 1>{w}, bias, y);
     else
-      launch_mma<K, N, false>(s, M, x, DenseSrc<K, WT, 1>{w}, bias, y);
+      launch_mma<K, N, false, T>(s, M, x, DenseSrc<K, WT, 1>{w}, bias, y);
   }
 }
 

@@ -79,9 +79,14 @@ __device__ __forceinline__ void cp_async_wait_all() {
   asm volatile("cp.async.wait_all;\n" ::: "memory");
 }
 
-/// Tile configuration: BM x BN per block, WARPS_M x WARPS_N warps.
-template <int BM_, int BN_, int WARPS_M_, int WARPS_N_> struct MmaCfg {
+/// Tile configuration: BM x BN per block, WARPS_M x WARPS_N warps; the launcher splits K
+/// over at most MAX_SPLITS blocks (1: never). Tile: the kernel's part (split-K is the
+/// launcher's), so configs that differ only in MAX_SPLITS share one kernel.
+template <int BM_, int BN_, int WARPS_M_, int WARPS_N_, int MAX_SPLITS_ = 16> struct MmaCfg {
   static constexpr int BM = BM_, BN = BN_, BK = kMmaBK, WARPS_M = WARPS_M_, WARPS_N = WARPS_N_;
+  static constexpr int MAX_SPLITS = MAX_SPLITS_;
+  using Tile = MmaCfg<BM_, BN_, WARPS_M_, WARPS_N_>;
+  static_assert(MAX_SPLITS >= 1 && MAX_SPLITS <= 16, "split-K of 1 to 16");
   static constexpr int THREADS = WARPS_M * WARPS_N * kWarpSize;
   static constexpr int WTM = BM / WARPS_M, WTN = BN / WARPS_N; // warp tile
   static constexpr int MI = WTM / 16, NI = WTN / 8;            // mma tiles per warp
@@ -298,8 +303,8 @@ void launch_mma_cfg(cudaStream_t s, int64_t M, const float *x, const Src &src, c
     const int64_t by_grid = ceil_div(want, blocks);
     const int by_k = KT / 4 > 1 ? KT / 4 : 1;
     splits = static_cast<int>(by_grid < by_k ? by_grid : by_k);
-    if (splits > 16)
-      splits = 16;
+    if (splits > Cfg::MAX_SPLITS)
+      splits = Cfg::MAX_SPLITS;
   }
   const int per = static_cast<int>(ceil_div(KT, splits));
   splits = static_cast<int>(ceil_div(KT, per)); // no empty split
@@ -308,21 +313,23 @@ void launch_mma_cfg(cudaStream_t s, int64_t M, const float *x, const Src &src, c
   const dim3 grid(static_cast<unsigned>(ceil_div(N, Cfg::BN)),
                   static_cast<unsigned>(ceil_div(M, Cfg::BM)), static_cast<unsigned>(splits));
   if (K % 4 == 0 && is_aligned(x, 16))
-    mma_gemm_kernel<Cfg, Src, K, N, 4, ASYNC><<<grid, Cfg::THREADS, 0, s>>>(M, x, src, bias, y,
-                                                                            per);
+    mma_gemm_kernel<typename Cfg::Tile, Src, K, N, 4, ASYNC>
+        <<<grid, Cfg::THREADS, 0, s>>>(M, x, src, bias, y, per);
   else
-    mma_gemm_kernel<Cfg, Src, K, N, 1, ASYNC><<<grid, Cfg::THREADS, 0, s>>>(M, x, src, bias, y,
-                                                                            per);
+    mma_gemm_kernel<typename Cfg::Tile, Src, K, N, 1, ASYNC>
+        <<<grid, Cfg::THREADS, 0, s>>>(M, x, src, bias, y, per);
 }
 
-/// The tensor-core GEMM for M > kGemvMaxM rows. ASYNC: see mma_gemm_kernel.
-template <int K, int N, bool ASYNC, class Src>
+/// The tensor-core GEMM for M > kGemvMaxM rows. ASYNC: see mma_gemm_kernel. T: a
+/// Tiling (qlc_cuda_linear.cuh) whose Small and Large tiles serve M <= kMmaSmallM and
+/// above.
+template <int K, int N, bool ASYNC, class T, class Src>
 void launch_mma(cudaStream_t s, int64_t M, const float *x, const Src &src, const float *bias,
                 float *y) {
   if (M <= kMmaSmallM)
-    launch_mma_cfg<MmaSmall, K, N, ASYNC>(s, M, x, src, bias, y);
+    launch_mma_cfg<typename T::Small, K, N, ASYNC>(s, M, x, src, bias, y);
   else
-    launch_mma_cfg<MmaLarge, K, N, ASYNC>(s, M, x, src, bias, y);
+    launch_mma_cfg<typename T::Large, K, N, ASYNC>(s, M, x, src, bias, y);
 }
 
 } // namespace cuda

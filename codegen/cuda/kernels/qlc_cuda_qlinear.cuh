@@ -172,7 +172,7 @@ template <int K, int BITS> constexpr int int_unit_bytes() {
 }
 
 /// y[M, N] = x[M, K] * dequant(W)^T + bias. zeros == nullptr: symmetric (2^(BITS-1)).
-template <int K, int N, int BITS, int G>
+template <int K, int N, int BITS, int G, class T = DefaultTiling>
 void qlinear_int(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweight,
                  const f16 *scales, const uint8_t *zeros, const float *bias, float *y) {
   static_assert(BITS == 4 || BITS == 8, "int format is 4 or 8 bits");
@@ -181,6 +181,7 @@ void qlinear_int(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweig
     return;
   constexpr int UB = int_unit_bytes<K, BITS>();
   constexpr int VE = UB * 8 / BITS, VE1 = 8 / BITS;
+  using Gv = typename T::Gemv;
   if (M <= kGemvMaxM) {
     if constexpr (BITS == 4 && gemv_w4_applies<K, G>()) { // tensor cores, x rounded to f16
       if (is_aligned(qweight, 16) && is_aligned(x, 16)) {
@@ -189,18 +190,19 @@ void qlinear_int(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweig
       }
     }
     if (is_aligned(qweight, UB))
-      launch_gemv<K, N>(s, M, x, IntSrc<K, BITS, G, VE>{qweight, scales, zeros}, bias, y);
+      launch_gemv<K, N, Gv>(s, M, x, IntSrc<K, BITS, G, VE>{qweight, scales, zeros}, bias, y);
     else
-      launch_gemv<K, N>(s, M, x, IntSrc<K, BITS, G, VE1>{qweight, scales, zeros}, bias, y);
+      launch_gemv<K, N, Gv>(s, M, x, IntSrc<K, BITS, G, VE1>{qweight, scales, zeros}, bias, y);
     return;
   }
   if constexpr (K % 8 == 0) {
     if (is_aligned(qweight, BITS)) { // 8 codes: one 4- or 8-byte load
-      launch_mma<K, N, false>(s, M, x, IntSrc<K, BITS, G, 8>{qweight, scales, zeros}, bias, y);
+      launch_mma<K, N, false, T>(s, M, x, IntSrc<K, BITS, G, 8>{qweight, scales, zeros}, bias,
+                                 y);
       return;
     }
   }
-  launch_mma<K, N, false>(s, M, x, IntSrc<K, BITS, G, VE1>{qweight, scales, zeros}, bias, y);
+  launch_mma<K, N, false, T>(s, M, x, IntSrc<K, BITS, G, VE1>{qweight, scales, zeros}, bias, y);
 }
 
 template <int K>
@@ -214,7 +216,7 @@ __global__ void gather_cols_kernel(int64_t M, const float *__restrict__ x,
 /// Act-order checkpoints (a GPTQ g_idx that is not k / G): the weight's columns are stored
 /// in the order of `perm`, so the input is gathered first, xp[m, j] = x[m, perm[j]] (xp:
 /// [M, K] of scratch), and the projection reads xp.
-template <int K, int N, int BITS, int G>
+template <int K, int N, int BITS, int G, class T = DefaultTiling>
 void qlinear_int_perm(cudaStream_t s, int64_t M, const float *x, const int32_t *perm, float *xp,
                       const uint8_t *qweight, const f16 *scales, const uint8_t *zeros,
                       const float *bias, float *y) {
@@ -222,7 +224,7 @@ void qlinear_int_perm(cudaStream_t s, int64_t M, const float *x, const int32_t *
     return;
   const dim3 grid(static_cast<unsigned>(ceil_div(K, 256)), static_cast<unsigned>(M));
   gather_cols_kernel<K><<<grid, 256, 0, s>>>(M, x, perm, xp);
-  qlinear_int<K, N, BITS, G>(s, M, xp, qweight, scales, zeros, bias, y);
+  qlinear_int<K, N, BITS, G, T>(s, M, xp, qweight, scales, zeros, bias, y);
 }
 
 /// The NF4 code book and the dynamic map, for __constant__ memory.
@@ -344,7 +346,7 @@ template <int K, int BLOCK, bool DQ, int VE> struct Nf4Src {
 
 /// y[M, N] = x[M, K] * dequant(W)^T + bias. DQ: `absmax` holds uint8 codes, `absmax2` one
 /// f32 per 256 blocks and `offset` the mean added back; otherwise `absmax` is f32.
-template <int K, int N, int BLOCK, bool DQ>
+template <int K, int N, int BLOCK, bool DQ, class T = DefaultTiling>
 void qlinear_nf4(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweight,
                  const void *absmax, const float *absmax2, float offset, const float *bias,
                  float *y) {
@@ -354,18 +356,20 @@ void qlinear_nf4(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweig
   constexpr int VE = K % 16 == 0 ? 16 : K % 8 == 0 ? 8 : 1;
   using Wide = Nf4Src<K, BLOCK, DQ, VE>;
   using Narrow = Nf4Src<K, BLOCK, DQ, 1>;
+  using Gv = typename T::Gemv;
   if (M <= kGemvMaxM) {
     if (is_aligned(qweight, VE > 1 ? VE / 2 : 1))
-      launch_gemv<K, N>(s, M, x, Wide{qweight, absmax, absmax2, offset, nullptr}, bias, y);
+      launch_gemv<K, N, Gv>(s, M, x, Wide{qweight, absmax, absmax2, offset, nullptr}, bias, y);
     else
-      launch_gemv<K, N>(s, M, x, Narrow{qweight, absmax, absmax2, offset, nullptr}, bias, y);
+      launch_gemv<K, N, Gv>(s, M, x, Narrow{qweight, absmax, absmax2, offset, nullptr}, bias, y);
     return;
   }
   using Mma = Nf4Src<K, BLOCK, DQ, K % 8 == 0 ? 8 : 1>; // 8-code chunks for the mma path
   if (K % 8 == 0 && is_aligned(qweight, 4))
-    launch_mma<K, N, false>(s, M, x, Mma{qweight, absmax, absmax2, offset, nullptr}, bias, y);
+    launch_mma<K, N, false, T>(s, M, x, Mma{qweight, absmax, absmax2, offset, nullptr}, bias, y);
   else
-    launch_mma<K, N, false>(s, M, x, Narrow{qweight, absmax, absmax2, offset, nullptr}, bias, y);
+    launch_mma<K, N, false, T>(s, M, x, Narrow{qweight, absmax, absmax2, offset, nullptr}, bias,
+                               y);
 }
 
 } // namespace cuda

@@ -18,13 +18,28 @@
 namespace qlc {
 namespace x86 {
 
+/// The tunable blocking of the projections, chosen per M-range by qlc-select-tiling
+/// (passes/Tiling.cpp lists the legal values); 0 takes the ISA's default.
+///   GEMV_ROWS  decode: weight rows per step (dense M == 1: linear_tile's NR; int M < 4)
+///   SMALL_MR, SMALL_NR  dense 2 <= M < 16: linear_tile's register tile
+///   GEMM_MR, GEMM_NV, GEMM_KC  the packed GEMM: MR rows x NV vectors, K slices of KC
+template <int GEMV_ROWS = 0, int SMALL_MR = 0, int SMALL_NR = 0, int GEMM_MR = 0,
+          int GEMM_NV = 0, int GEMM_KC = 0>
+struct Tiling {
+  static constexpr int gemv_rows = GEMV_ROWS, small_mr = SMALL_MR, small_nr = SMALL_NR;
+  static constexpr int gemm_mr = GEMM_MR, gemm_nv = GEMM_NV, gemm_kc = GEMM_KC;
+};
+using DefaultTiling = Tiling<>;
+
 /// Register blocking per ISA: MR token rows x NV vectors of weight columns (NR = NV * W),
 /// and the K slice whose packed panel (NR * KC floats, 16 KiB) stays in L1.
-template <class Isa> struct GemmBlocking {
-  static constexpr int MR = Isa::W >= 16 ? 12 : (Isa::W >= 8 ? 6 : 4);
-  static constexpr int NV = Isa::W >= 8 ? 2 : 4;
+template <class Isa, class T = DefaultTiling> struct GemmBlocking {
+  static constexpr int MR = T::gemm_mr ? T::gemm_mr : (Isa::W >= 16 ? 12 : (Isa::W >= 8 ? 6 : 4));
+  static constexpr int NV = T::gemm_nv ? T::gemm_nv : (Isa::W >= 8 ? 2 : 4);
   static constexpr int NR = NV * Isa::W;
-  static constexpr int KC = 4096 / NR;
+  static constexpr int KC = T::gemm_kc ? T::gemm_kc : 4096 / NR;
+  static_assert(MR >= 1 && MR <= 16 && NV >= 1 && NV <= 4, "register tile out of range");
+  static_assert(KC >= 8 && KC * NR <= 16384, "the packed panel stays within 64 KiB");
 };
 
 /// c[i][0..NR) = addend[i][0..NR) + sum_k x[i][k] * pk[k][0..NR) for i < MR_.
@@ -86,10 +101,10 @@ template <class Isa, int K, class WT> struct DenseRows {
 };
 
 /// y[M, N] = x[M, K] * W^T + bias, W's rows produced by `rows` (see DenseRows).
-template <class Isa, int K, int N, class Rows>
+template <class Isa, int K, int N, class T = DefaultTiling, class Rows>
 void gemm_packed(const qlc_exec_ctx *c, int64_t M, const float *x, const Rows &rows,
                  const float *bias, float *y) {
-  using B = GemmBlocking<Isa>;
+  using B = GemmBlocking<Isa, T>;
   constexpr int NR = B::NR, KC = B::KC;
   constexpr int64_t PANELS = (N + NR - 1) / NR;
   if (M <= 0)

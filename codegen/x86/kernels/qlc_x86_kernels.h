@@ -12,13 +12,13 @@ namespace qlc {
 namespace x86 {
 
 /// Logits for the requested rows only: gathers them into `tmp`, then one projection.
-template <class Isa, int D, int V, class WT>
+template <class Isa, int D, int V, class WT, class T = DefaultTiling>
 void logits(const qlc_exec_ctx *c, const qlc_step *st, const float *x, const WT *w,
             float *tmp) {
   for (int64_t r = 0; r < st->n_logits; ++r)
     std::memcpy(tmp + r * D, x + static_cast<int64_t>(st->logit_rows[r]) * D,
                 sizeof(float) * D);
-  linear<Isa, D, V, WT>(c, st->n_logits, tmp, w, nullptr, st->logits);
+  linear<Isa, D, V, WT, T>(c, st->n_logits, tmp, w, nullptr, st->logits);
 }
 
 } // namespace x86

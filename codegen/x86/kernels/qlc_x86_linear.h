@@ -64,19 +64,20 @@ inline void linear_tile(const float *x, int64_t ldx, const WT *w, const float *b
   }
 }
 
-template <class Isa> struct LinearBlocking {
-  static constexpr int MR = Isa::W >= 16 ? 4 : (Isa::W >= 8 ? 4 : 2);
-  static constexpr int NR = Isa::W >= 16 ? 4 : 2;
-  static constexpr int NR_GEMV = Isa::W >= 8 ? 8 : 4;
+/// The register tiles of few token rows; T (qlc_x86_gemm.h) overrides the defaults.
+template <class Isa, class T = DefaultTiling> struct LinearBlocking {
+  static constexpr int MR = T::small_mr ? T::small_mr : (Isa::W >= 16 ? 4 : (Isa::W >= 8 ? 4 : 2));
+  static constexpr int NR = T::small_nr ? T::small_nr : (Isa::W >= 16 ? 4 : 2);
+  static constexpr int NR_GEMV = T::gemv_rows ? T::gemv_rows : (Isa::W >= 8 ? 8 : 4);
   /// From this many token rows on, the packed GEMM (qlc_x86_gemm.h) is used.
   static constexpr int GEMM_MIN_M = 16;
 };
 
 /// Rows [m0, m0+mc) of x against weight rows [n0, n1).
-template <class Isa, int K, int N, class WT>
+template <class Isa, int K, int N, class WT, class T = DefaultTiling>
 inline void linear_block(int64_t mc, const float *x, const WT *w, const float *bias,
                          float *y, int64_t n0, int64_t n1) {
-  using B = LinearBlocking<Isa>;
+  using B = LinearBlocking<Isa, T>;
   auto b = [&](int64_t n) { return bias ? bias + n : nullptr; };
   if (mc == 1) {
     int64_t n = n0;
@@ -105,14 +106,14 @@ inline void linear_block(int64_t mc, const float *x, const WT *w, const float *b
   }
 }
 
-/// y[M, N] = x[M, K] * w[N, K]^T + bias[N] (bias may be null).
-template <class Isa, int K, int N, class WT>
+/// y[M, N] = x[M, K] * w[N, K]^T + bias[N] (bias may be null). T: the tiling.
+template <class Isa, int K, int N, class WT, class T = DefaultTiling>
 void linear(const qlc_exec_ctx *c, int64_t M, const float *x, const WT *w,
             const float *bias, float *y) {
   // Tokens are processed in chunks that keep a chunk of x in the L2 cache while the
   // weight rows of a task stream through.
-  if (M >= LinearBlocking<Isa>::GEMM_MIN_M) {
-    gemm_packed<Isa, K, N>(c, M, x, DenseRows<Isa, K, WT>{w}, bias, y);
+  if (M >= LinearBlocking<Isa, T>::GEMM_MIN_M) {
+    gemm_packed<Isa, K, N, T>(c, M, x, DenseRows<Isa, K, WT>{w}, bias, y);
     return;
   }
   constexpr int64_t MC = 64;
@@ -120,7 +121,7 @@ void linear(const qlc_exec_ctx *c, int64_t M, const float *x, const WT *w,
   parallel_for(c, N, grain < 4 ? 4 : grain, [&](int64_t n0, int64_t n1) {
     for (int64_t m0 = 0; m0 < M; m0 += MC) {
       int64_t mc = M - m0 < MC ? M - m0 : MC;
-      linear_block<Isa, K, N, WT>(mc, x + m0 * K, w, bias, y + m0 * N, n0, n1);
+      linear_block<Isa, K, N, WT, T>(mc, x + m0 * K, w, bias, y + m0 * N, n0, n1);
     }
   });
 }

@@ -118,7 +118,7 @@ template <class Isa, int K, int BLOCK, bool DQ> struct Nf4Rows {
 
 /// y[M, N] = x[M, K] * dequant(W)^T + bias. DQ: `absmax` holds ui8 codes, `absmax2`
 /// one scale per 256 blocks and `offset` the mean added back; otherwise f32 absmax.
-template <class Isa, int K, int N, int BLOCK, bool DQ>
+template <class Isa, int K, int N, int BLOCK, bool DQ, class T = DefaultTiling>
 void qlinear_nf4(const qlc_exec_ctx *c, int64_t M, const float *x, const uint8_t *qweight,
                  const std::conditional_t<DQ, uint8_t, float> *absmax, const float *absmax2,
                  float offset, const float *bias, float *y) {
@@ -127,7 +127,7 @@ void qlinear_nf4(const qlc_exec_ctx *c, int64_t M, const float *x, const uint8_t
   if (M <= 0)
     return;
   if (M >= 4) {
-    gemm_packed<Isa, K, N>(c, M, x, Nf4Rows<Isa, K, BLOCK, DQ>{qweight, absmax, absmax2, offset},
+    gemm_packed<Isa, K, N, T>(c, M, x, Nf4Rows<Isa, K, BLOCK, DQ>{qweight, absmax, absmax2, offset},
                            bias, y);
     return;
   }

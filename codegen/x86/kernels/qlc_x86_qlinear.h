@@ -113,17 +113,17 @@ inline void qlinear_int_rows(const float *x, const float *xsum, const uint8_t *q
 }
 
 /// y[M, N] = x[M, K] * dequant(W)^T + bias. zeros == nullptr: symmetric (zero 2^(BITS-1)).
-template <class Isa, int K, int N, int BITS, int G>
+template <class Isa, int K, int N, int BITS, int G, class T = DefaultTiling>
 void qlinear_int(const qlc_exec_ctx *c, int64_t M, const float *x, const uint8_t *qweight,
                  const qlc::f16 *scales, const uint8_t *zeros, const float *bias, float *y) {
   static_assert(BITS == 4 || BITS == 8, "int format is 4 or 8 bits");
   static_assert(G % 2 == 0 || G == K || BITS == 8, "4-bit groups start on whole bytes");
   constexpr int64_t GROUPS = (K + G - 1) / G;
-  constexpr int NRQ = 4;
+  constexpr int NRQ = T::gemv_rows ? T::gemv_rows : 4;
   if (M <= 0)
     return;
   if (M >= 4) {
-    gemm_packed<Isa, K, N>(c, M, x, IntRows<Isa, K, BITS, G>{qweight, scales, zeros}, bias, y);
+    gemm_packed<Isa, K, N, T>(c, M, x, IntRows<Isa, K, BITS, G>{qweight, scales, zeros}, bias, y);
     return;
   }
   // Per-group sums of x, shared by every output row.
@@ -157,7 +157,7 @@ void qlinear_int(const qlc_exec_ctx *c, int64_t M, const float *x, const uint8_t
 /// `perm` (column j holds input feature perm[j]) so that its groups are contiguous, as
 /// act-order GPTQ checkpoints need. The input rows are gathered into `xp` ([M, K]
 /// scratch) once, then the kernel above runs on them.
-template <class Isa, int K, int N, int BITS, int G>
+template <class Isa, int K, int N, int BITS, int G, class T = DefaultTiling>
 void qlinear_int_perm(const qlc_exec_ctx *c, int64_t M, const float *x, const int32_t *perm,
                       float *xp, const uint8_t *qweight, const qlc::f16 *scales,
                       const uint8_t *zeros, const float *bias, float *y) {
@@ -167,7 +167,7 @@ void qlinear_int_perm(const qlc_exec_ctx *c, int64_t M, const float *x, const in
     for (int64_t j = 0; j < K; ++j)
       out[j] = xr[perm[j]];
   }
-  qlinear_int<Isa, K, N, BITS, G>(c, M, xp, qweight, scales, zeros, bias, y);
+  qlinear_int<Isa, K, N, BITS, G, T>(c, M, xp, qweight, scales, zeros, bias, y);
 }
 
 } // namespace x86

@@ -3,7 +3,7 @@
 // RUN: qlc-opt %s -split-input-file -qlc-plan-kv-cache="max-seq-len=100 max-batch=3 page-size=7 memory-budget=70000" | FileCheck %s --check-prefix=BUDGET
 // RUN: qlc-opt %s -split-input-file -qlc-plan-kv-cache="max-seq-len=100 max-batch=3 memory-fraction=0.5 target-memory=140000" | FileCheck %s --check-prefix=FRAC
 // RUN: qlc-opt %s -split-input-file -qlc-quantize-kv -qlc-plan-kv-cache="max-seq-len=100 max-batch=3" | FileCheck %s --check-prefix=INT8
-// RUN: qlc-opt %s -split-input-file -qlc-compile-pipeline="kv-cache=f16 max-seq-len=64 max-batch=2 target=cuda" | FileCheck %s --check-prefix=PIPE
+// RUN: qlc-opt %s -split-input-file -qlc-compile-pipeline="kv-cache=f16 max-seq-len=64 max-batch=2 target=sm_90" | FileCheck %s --check-prefix=PIPE
 
 // Tests the plan of two layers with 4 KV heads of 8 channels: f32 rows of 128 bytes, 512
 // bytes a position (2 layers x k,v). x86 pages hold 32 positions (16384 bytes): 4 pages a
