@@ -119,8 +119,15 @@ mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
   // blocks would straddle two weights are refused (with a remark) and stay apart.
   if (opts.fuse) {
     pm.addPass(createFuseQkvPass());
+    pm.addPass(createFuseRopePass()); // after qkv, which looks through the ropes
     pm.addPass(createFuseGateUpPass());
     pm.addPass(createFuseNormResidualPass());
+  }
+  // Last: the activation arena of the graph the passes above leave.
+  if (opts.planBuffers) {
+    PlanBuffersPassOptions pb;
+    pb.maxTokens = opts.maxTokens;
+    pm.addPass(createPlanBuffersPass(pb));
   }
   return mlir::success();
 }
@@ -144,8 +151,10 @@ const std::vector<std::string> &qlcPassArguments() {
     passes.push_back(createQuantizeAwqPass());
     passes.push_back(createQuantizeKvPass());
     passes.push_back(createFuseQkvPass());
+    passes.push_back(createFuseRopePass());
     passes.push_back(createFuseGateUpPass());
     passes.push_back(createFuseNormResidualPass());
+    passes.push_back(createPlanBuffersPass());
     std::vector<std::string> names;
     for (const auto &p : passes)
       names.push_back(p->getArgument().str());
@@ -176,6 +185,9 @@ struct CompilePipelineCliOptions : mlir::PassPipelineOptions<CompilePipelineCliO
                     llvm::cl::init(true)};
   Option<bool> actOrder{*this, "act-order", llvm::cl::desc("gptq: act-order"),
                         llvm::cl::init(false)};
+  Option<int64_t> maxTokens{*this, "max-tokens",
+                            llvm::cl::desc("Tokens per step the activation arena is sized for"),
+                            llvm::cl::init(512)};
 };
 } // namespace
 
@@ -195,6 +207,7 @@ void registerQlcPassesAndPipelines() {
         opts.embeddingDtype = o.embeddingDtype;
         opts.fuse = o.fuse;
         opts.actOrder = o.actOrder;
+        opts.maxTokens = o.maxTokens;
         std::string error;
         if (mlir::failed(buildCompilePipeline(pm, opts, error)))
           return errorHandler("qlc-compile-pipeline: " + error);

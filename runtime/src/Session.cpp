@@ -1,4 +1,5 @@
 //===- Session.cpp - KV cache, batching of steps and the forward calls -----===//
+#include "Buffers.h"
 #include "Internal.h"
 #include "ThreadPool.h"
 
@@ -23,6 +24,9 @@ struct qlc_session {
   int64_t maxSeq = 0;
   // Per-step staging, reused across calls.
   std::vector<int32_t> positions, slots, rows;
+  // QLC_CHECK_BUFFERS=1 (x86): a guard region after the scratch arena, checked after
+  // every step; null when off.
+  uint8_t *guard = nullptr;
 };
 
 namespace {
@@ -52,6 +56,12 @@ qlc_status runStep(qlc_session *s, int64_t n, const int32_t *tokens, int64_t nLo
     return qlc::rt::deviceFail(s->model->device, QLC_ERR_INTERNAL, "the forward step");
   if (rc != 0)
     return fail(QLC_ERR_INTERNAL, "the artifact's forward failed with code " + std::to_string(rc));
+  if (s->guard != nullptr)
+    if (int64_t at = qlc::rt::checkGuard(s->guard); at >= 0)
+      return fail(QLC_ERR_INTERNAL,
+                  "QLC_CHECK_BUFFERS: the forward step wrote past the activation arena of " +
+                      std::to_string(s->model->scratchBytes) + " bytes (guard byte " +
+                      std::to_string(at) + " changed): the artifact's buffer plan is wrong");
   return QLC_OK;
 }
 
@@ -107,7 +117,10 @@ extern "C" qlc_status qlc_session_create(qlc_model *m, const qlc_session_options
     *out = s.release();
     return QLC_OK;
   }
-  if (!s->kv.allocate(kvBytes) || !s->scratch.allocate(static_cast<size_t>(m->scratchBytes)))
+  const bool guard = qlc::rt::bufferGuardEnabled();
+  const size_t scratchAlloc = static_cast<size_t>(m->scratchBytes) +
+                              (guard ? qlc::rt::kGuardBytes : 0);
+  if (!s->kv.allocate(kvBytes) || !s->scratch.allocate(scratchAlloc))
     return fail(QLC_ERR_OUT_OF_MEMORY,
                 "cannot allocate the KV cache (" + std::to_string(kvBytes) +
                     " bytes) and scratch; lower max_seq or n_slots");
@@ -118,6 +131,10 @@ extern "C" qlc_status qlc_session_create(qlc_model *m, const qlc_session_options
   }
   s->ctx.weights = m->weights.data();
   s->ctx.scratch = s->scratch.data;
+  if (guard) { // right after the arena (the manifest's size, to the byte)
+    s->guard = s->scratch.data + m->scratchBytes;
+    qlc::rt::fillGuard(s->guard);
+  }
   s->ctx.kv = s->kv.data;
   s->ctx.max_seq = maxSeq;
   s->ctx.n_slots = slots;
