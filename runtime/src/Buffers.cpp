@@ -48,7 +48,7 @@ std::string checkActivationPlan(const nlohmann::json &plan, int64_t maxTokens,
              b.at("offset").get<int64_t>(), b.at("bytes").get<int64_t>()};
     const std::string what = "buffer " + str(static_cast<int64_t>(regions.size())) + " (" +
                              b.value("op", std::string("?")) + ")";
-    if (r.first < 0 || r.last < r.first)
+    if (r.first < 0 || r.last < r.first || r.last > (int64_t{1} << 40))
       return what + " has a live range [" + str(r.first) + ", " + str(r.last) + "]";
     if (r.offset < 0 || r.bytes <= 0 || r.offset % align != 0 || r.offset > arena - r.bytes)
       return what + " [" + str(r.offset) + ", +" + str(r.bytes) +
