@@ -43,11 +43,28 @@ struct KvCacheLayout {
   int64_t budgetBytes = 0;   // 0: no cap
 };
 
+/// One region of the activation arena (ir/BufferPlan.h), for the manifest.
+struct PlannedBuffer {
+  std::string op; // the op whose result (or, with result -1, scratch) it holds
+  int result = -1;
+  int64_t first = 0, last = 0; // live from op index first to last of @forward
+  int64_t offset = 0, bytes = 0;
+};
+
+/// The activation arena as planned (qlc-plan-buffers) and the backend's staging after it.
+struct BufferPlanInfo {
+  int64_t maxTokens = 0, alignment = 64;
+  int64_t arenaBytes = 0, peakBytes = 0;
+  int64_t stagingOffset = 0, stagingBytes = 0; // CUDA's per-step staging; 0 on x86
+  std::vector<PlannedBuffer> buffers;
+};
+
 struct CodegenResult {
   std::string source;                // C++ (x86) or CUDA C++ source of the artifact's code
   std::vector<PackedWeight> weights; // index i is qlc_exec_ctx::weights[i]
   std::vector<KernelCall> kernels;
-  int64_t scratchBytes = 0;
+  int64_t scratchBytes = 0; // the arena plus the staging: what the runtime allocates
+  BufferPlanInfo buffers;
   KvCacheLayout kvCache;
 };
 

@@ -1,14 +1,18 @@
 //===- KernelEmitter.cpp - @forward -> one kernel call per op --------------===//
 //
 // Walks @forward in order and emits one kernel call per op, with every shape a template
-// argument. Activations get scratch buffers planned by liveness; weights become indices
-// into the runtime's weight table. The backend's KernelSyntax spells the calls.
+// argument. Activations and scratch regions sit at the offsets of the module's buffer
+// plan (qlc-plan-buffers; a module without one is planned here by the same function);
+// weights become indices into the runtime's weight table. The backend's KernelSyntax
+// spells the calls.
 //
 #include "codegen/KernelEmitter.h"
+#include "ir/BufferPlan.h"
 #include "ir/QlcOps.h"
 #include "ir/Rope.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -58,11 +62,12 @@ private:
     return v.getDefiningOp<WeightOp>().getTensorName().str();
   }
   void allocate(Value v);
-  void release(Operation *op);
-  std::string invFreqTable(RopeOp op);
-  /// Scratch offset of a [maxTokens, k] float buffer for gathering permuted inputs,
-  /// shared by every projection (each uses it only during its own kernel).
-  int64_t gatherScratch(int64_t k);
+  /// The plan's scratch region of `op` (the gather of permuted inputs, the logits' rows).
+  std::string scratch(Operation *op) {
+    return fmt::format("reinterpret_cast<float *>(ctx->scratch + {})", scratchOf.lookup(op));
+  }
+  llvm::Error readPlan(ModuleOp module);
+  std::string invFreqTable(const RopeParams &p);
   /// The tiling template argument of `op` ("" without a qlc.tiling attribute: the
   /// kernels' defaults), or an error in `error`.
   std::string tilingArg(Operation *op, std::string &error);
@@ -76,24 +81,42 @@ private:
   std::vector<ConstTable> tables;
   llvm::DenseMap<const void *, std::string> names;
   llvm::DenseMap<const void *, int> weightIndex;
-  llvm::DenseMap<Operation *, int> order;
-  // Scratch buffers: offset and size; free ones are reused by later values.
-  struct Buffer { int64_t offset, bytes; bool free; };
-  std::vector<Buffer> buffers;
-  llvm::DenseMap<const void *, int> bufferOf;
+  // The buffer plan: arena offsets of the activations and of the ops' scratch regions.
+  llvm::DenseMap<const void *, int64_t> offsetOf;
+  llvm::DenseMap<Operation *, int64_t> scratchOf;
   std::map<std::vector<float>, std::string> invFreqTables;
-  int64_t gatherOffset = -1, gatherBytes = 0;
   int64_t numLayers = 0, vocab = 0, pageSize = 0;
 };
 
-int64_t Walker::gatherScratch(int64_t k) {
-  const int64_t bytes = (opts.maxTokens * k * 4 + 63) / 64 * 64;
-  if (bytes > gatherBytes) { // a new region at the end; older ones stay unused
-    gatherOffset = result.scratchBytes;
-    gatherBytes = bytes;
-    result.scratchBytes += bytes;
+llvm::Error Walker::readPlan(ModuleOp module) {
+  std::string diag;
+  ScopedDiagnosticHandler capture(module.getContext(), [&](Diagnostic &d) {
+    if (diag.empty())
+      diag = d.str();
+    return success();
+  });
+  // A module from a pipeline without qlc-plan-buffers is planned here, by the pass's
+  // own function; a plan it carries is checked before its offsets are trusted.
+  if (!module->hasAttr("qlc.buffers") && failed(planBuffers(module, opts.maxTokens)))
+    return err("planning the activation buffers: " + diag);
+  FailureOr<BufferPlan> plan = readBufferPlan(module, opts.maxTokens);
+  if (failed(plan))
+    return err("the module's activation buffer plan is unusable: " + diag);
+  BufferPlanInfo &info = result.buffers;
+  info.maxTokens = plan->maxTokens;
+  info.alignment = plan->alignment;
+  info.arenaBytes = plan->arenaBytes;
+  info.peakBytes = plan->peakBytes;
+  for (const BufferRegion &r : plan->regions) {
+    if (r.result < 0)
+      scratchOf[r.op] = r.offset;
+    else
+      offsetOf[r.op->getResult(r.result).getAsOpaquePointer()] = r.offset;
+    info.buffers.push_back({r.op->getName().getStringRef().str(), r.result, r.first, r.last,
+                            r.offset, r.bytes});
   }
-  return gatherOffset;
+  result.scratchBytes = plan->arenaBytes;
+  return llvm::Error::success();
 }
 
 std::string Walker::tilingArg(Operation *op, std::string &error) {
@@ -127,49 +150,14 @@ std::string Walker::weightExpr(Value v) {
 }
 
 void Walker::allocate(Value v) {
-  const int64_t bytes = (opts.maxTokens * width(v) * 4 + 63) / 64 * 64;
-  int best = -1;
-  for (int i = 0; i < static_cast<int>(buffers.size()); ++i)
-    if (buffers[i].free && buffers[i].bytes >= bytes &&
-        (best < 0 || buffers[i].bytes < buffers[best].bytes))
-      best = i;
-  if (best < 0) {
-    best = static_cast<int>(buffers.size());
-    buffers.push_back({result.scratchBytes, bytes, false});
-    result.scratchBytes += bytes;
-  }
-  buffers[best].free = false;
-  bufferOf[v.getAsOpaquePointer()] = best;
   std::string name = fmt::format("b{}", names.size());
   names[v.getAsOpaquePointer()] = name;
+  // readPlan checked that every activation has its offset.
   body += fmt::format("  float *{} = reinterpret_cast<float *>(ctx->scratch + {});\n", name,
-                      buffers[best].offset);
+                      offsetOf.lookup(v.getAsOpaquePointer()));
 }
 
-/// Frees the buffers of `op`'s operands whose last use is `op`.
-void Walker::release(Operation *op) {
-  for (Value v : op->getOperands()) {
-    auto it = bufferOf.find(v.getAsOpaquePointer());
-    if (it == bufferOf.end())
-      continue;
-    bool later = false;
-    for (Operation *user : v.getUsers())
-      if (order.lookup(user) > order.lookup(op))
-        later = true;
-    if (!later)
-      buffers[it->second].free = true;
-  }
-}
-
-std::string Walker::invFreqTable(RopeOp op) {
-  RopeParams p;
-  p.headDim = op.getHeadDim();
-  p.theta = op.getTheta().convertToDouble();
-  p.scaling = op.getScaling().str();
-  p.factor = op.getFactor().convertToDouble();
-  p.lowFreqFactor = op.getLowFreqFactor().convertToDouble();
-  p.highFreqFactor = op.getHighFreqFactor().convertToDouble();
-  p.originalMaxPosition = op.getOriginalMaxPosition();
+std::string Walker::invFreqTable(const RopeParams &p) {
   std::vector<float> values = ropeInvFreq(p);
   auto it = invFreqTables.find(values);
   if (it == invFreqTables.end()) {
@@ -269,9 +257,8 @@ llvm::Error Walker::emitOp(Operation *op) {
           }
           std::string perm = weightExpr(o.getPerm());
           call(o, "qlinear_int_perm", shape,
-               fmt::format("M, {}, {}, reinterpret_cast<float *>(ctx->scratch + {}), {}, {}, "
-                           "{}, {}, {}",
-                           x, perm, gatherScratch(o.getInFeatures()), q, sc, z, bias, y),
+               fmt::format("M, {}, {}, {}, {}, {}, {}, {}, {}", x, perm, scratch(o), q, sc, z,
+                           bias, y),
                weightName(o.getQweight()));
           return;
         }
@@ -279,7 +266,7 @@ llvm::Error Walker::emitOp(Operation *op) {
              weightName(o.getQweight()));
       })
       .Case<RopeOp>([&](RopeOp o) {
-        std::string t = invFreqTable(o), x = act(o.getX()), y = out(o.getResult());
+        std::string t = invFreqTable(o.getParams()), x = act(o.getX()), y = out(o.getResult());
         call(o, "rope", {num(width(o.getX())), num(o.getHeadDim())},
              fmt::format("M, st->positions, {}, {}, {}", t, x, y));
       })
@@ -300,12 +287,15 @@ llvm::Error Walker::emitOp(Operation *op) {
           return;
         }
         std::string q = act(o.getQ()), k = act(o.getK()), v = act(o.getV());
+        std::optional<RopeParams> rope = o.getRope(); // qlc-fuse-rope
+        std::string freq = rope ? invFreqTable(*rope) : "nullptr";
         std::string y = out(o.getResult());
         call(o, "attention",
              {num(numLayers), num(o.getNumHeads()), num(o.getNumKvHeads()), num(o.getHeadDim()),
               num(o.getSlidingWindow().value_or(0)), syntax.kvFormat(kvd.str()),
               num(pageSize)},
-             syntax.attentionArgs(o.getLayer(), flt(o.getScale().convertToDouble()), q, k, v, y));
+             syntax.attentionArgs(o.getLayer(), flt(o.getScale().convertToDouble()), q, k, v, y,
+                                  freq));
       })
       .Case<SiluMulOp>([&](SiluMulOp o) {
         std::string g = act(o.getGate()), u = act(o.getUp()), y = out(o.getResult());
@@ -340,10 +330,7 @@ llvm::Error Walker::emitOp(Operation *op) {
       .Case<LogitsOp>([&](LogitsOp o) {
         std::string w = weightExpr(o.getWeight()), x = act(o.getX());
         vocab = width(o.getResult());
-        // The rows asked for are gathered into a buffer of their own.
-        const int64_t bytes = (opts.maxTokens * width(o.getX()) * 4 + 63) / 64 * 64;
-        const int64_t tmp = result.scratchBytes;
-        result.scratchBytes += bytes;
+        // The rows asked for are gathered into the op's scratch region.
         std::vector<std::string> targs = {num(width(o.getX())), num(vocab)};
         const std::string t = tilingArg(o, error);
         if (!t.empty())
@@ -351,9 +338,7 @@ llvm::Error Walker::emitOp(Operation *op) {
                                          cast<RankedTensorType>(o.getWeight().getType())
                                              .getElementType())),
                                      t});
-        call(o, "logits", targs,
-             syntax.logitsArgs(x, w,
-                               fmt::format("reinterpret_cast<float *>(ctx->scratch + {})", tmp)),
+        call(o, "logits", targs, syntax.logitsArgs(x, w, scratch(o)),
              weightName(o.getWeight()));
       })
       .Case<func::ReturnOp>([&](func::ReturnOp o) {
@@ -365,7 +350,6 @@ llvm::Error Walker::emitOp(Operation *op) {
       });
   if (!error.empty())
     return err(error);
-  release(op);
   return llvm::Error::success();
 }
 
@@ -380,6 +364,8 @@ llvm::Expected<CodegenResult> Walker::run(ModuleOp module) {
   if (!layers || layers.getInt() <= 0)
     return err("qlc.model needs a positive integer num_layers");
   numLayers = layers.getInt();
+  if (llvm::Error e = readPlan(module))
+    return std::move(e);
   // The KV plan (qlc-plan-kv-cache): its page size is a template argument of attention.
   auto plan = module->getAttrOfType<DictionaryAttr>("qlc.kv_cache");
   auto planInt = [&](StringRef name) -> int64_t {
@@ -397,9 +383,6 @@ llvm::Expected<CodegenResult> Walker::run(ModuleOp module) {
   Block &block = fn.getBody().front();
   names[block.getArgument(0).getAsOpaquePointer()] = "st->tokens";
   names[block.getArgument(1).getAsOpaquePointer()] = "st->positions";
-  int i = 0;
-  for (Operation &op : block)
-    order[&op] = i++;
   for (Operation &op : block) {
     if (auto rope = dyn_cast<RopeOp>(op); rope && rope.getPositions() != block.getArgument(1))
       return err("qlc.rope must take @forward's positions argument");
@@ -430,10 +413,15 @@ llvm::Expected<CodegenResult> Walker::run(ModuleOp module) {
                            kv.maxPagesPerSeq));
   // The forward refuses a context whose pages are not the kernels' (qlc/abi.h).
   decls += fmt::format("constexpr int64_t kKvPageSize = {};\n", pageSize);
+  // The backend's per-step staging (CUDA: tokens, positions, ... copied in) follows the
+  // planned arena.
   const int64_t staging = (result.scratchBytes + 255) / 256 * 256;
   const int64_t extra = syntax.stagingBytes(opts, vocab);
-  if (extra > 0)
+  if (extra > 0) {
     result.scratchBytes = staging + extra;
+    result.buffers.stagingOffset = staging;
+    result.buffers.stagingBytes = extra;
+  }
   result.source = syntax.finish(tables, decls, body, opts, staging, vocab);
   return std::move(result);
 }

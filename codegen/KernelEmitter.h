@@ -47,10 +47,12 @@ public:
   /// The KV storage format type for a kv_dtype.
   virtual std::string kvFormat(const std::string &dtype) const = 0;
   /// Arguments of attention after the execution argument (the KV page size is a
-  /// template argument).
+  /// template argument); `invFreq`: the table of a fused rotary embedding
+  /// (qlc-fuse-rope) or "nullptr".
   virtual std::string attentionArgs(int64_t layer, const std::string &scale,
                                     const std::string &q, const std::string &k,
-                                    const std::string &v, const std::string &out) const = 0;
+                                    const std::string &v, const std::string &out,
+                                    const std::string &invFreq) const = 0;
   /// Arguments of logits after the execution argument.
   virtual std::string logitsArgs(const std::string &x, const std::string &w,
                                  const std::string &tmp) const = 0;

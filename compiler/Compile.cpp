@@ -270,6 +270,20 @@ llvm::Error buildCode(const CodegenResult &cg, const TargetInfo &target, const s
   return llvm::Error::success();
 }
 
+/// The activation plan (qlc-plan-buffers) as the runtime checks it and `qlc inspect`
+/// shows it: the summary, the staging after the arena, and every region with its live
+/// range (op indices of @forward), so overlaps can be checked without the IR.
+json bufferPlanJson(const BufferPlanInfo &b) {
+  json table = json::array();
+  for (const PlannedBuffer &r : b.buffers)
+    table.push_back({{"op", r.op}, {"result", r.result}, {"first", r.first}, {"last", r.last},
+                     {"offset", r.offset}, {"bytes", r.bytes}});
+  return {{"max_tokens", b.maxTokens},       {"alignment", b.alignment},
+          {"peak_bytes", b.peakBytes},       {"arena_bytes", b.arenaBytes},
+          {"num_buffers", b.buffers.size()}, {"staging_offset", b.stagingOffset},
+          {"staging_bytes", b.stagingBytes}, {"buffers", table}};
+}
+
 json makeManifest(const ModelConfig &cfg, const CompileOptions &opts, const TargetInfo &target,
                   const CodegenResult &cg, int64_t maxSeq) {
   json kernels = json::array();
@@ -305,6 +319,7 @@ json makeManifest(const ModelConfig &cfg, const CompileOptions &opts, const Targ
       {"exec",
        {{"max_tokens", opts.maxTokens},
         {"scratch_bytes", cg.scratchBytes},
+        {"activations", bufferPlanJson(cg.buffers)},
         {"kv_cache",
          {{"dtype", cg.kvCache.dtype},
           {"scales", cg.kvCache.dtype == "int8" ? "per-token-head-asym" : "none"},
@@ -424,8 +439,8 @@ llvm::Error loadAndRunPasses(const CompileOptions &opts, Session &s, Stopwatch &
       return asBadInput(t.takeError());
     req.po.target = (*t)->name();
     req.po.tuningCache = opts.tuningCache.empty() ? defaultTuningCache() : opts.tuningCache;
-    req.po.maxTokens = opts.maxTokens;
   }
+  req.po.maxTokens = opts.maxTokens;
   req.passPipeline = opts.passPipeline;
   req.printIrAfterAll = opts.printIrAfterAll;
   req.printIrAfter = opts.printIrAfter;
@@ -665,6 +680,7 @@ llvm::Error importAndPrint(const std::string &source, bool configOnly, const std
     req.po.target = (*t)->name();
     req.po.tuningCache = tuningCache;
   }
+  req.po.planBuffers = false; // the graph, not codegen's arena
   if (llvm::Error e = runPipeline(**moduleOr, req))
     return e;
   (*moduleOr)->print(llvm::outs());

@@ -28,6 +28,20 @@ LogicalResult verifyTokensMatch(Operation *op, Value a, Value b) {
   return success();
 }
 
+/// The rotary parameters both qlc.rope and a qlc.attention with a fused rope check;
+/// `prefix` is how the attribute names start ("" or "rope_").
+LogicalResult verifyRope(Operation *op, const RopeParams &p, StringRef prefix) {
+  if (!isKnownRopeScaling(p.scaling))
+    return op->emitOpError("unknown ") << (prefix.empty() ? "rope " : prefix) << "scaling '"
+                                        << p.scaling << "'";
+  if (!(p.theta > 0.0) || !(p.factor > 0.0))
+    return op->emitOpError() << prefix << "theta and " << prefix << "factor must be positive";
+  if (p.scaling == "llama3" && !(p.highFreqFactor > p.lowFreqFactor))
+    return op->emitOpError("llama3 scaling needs ")
+           << prefix << "high_freq_factor > " << prefix << "low_freq_factor";
+  return success();
+}
+
 } // namespace
 
 bool qlc::isKnownKvDtype(StringRef dtype) {
@@ -157,14 +171,50 @@ LogicalResult RopeOp::verify() {
                                        << " is not a multiple of head_dim " << hd;
   if (getResult().getType() != getX().getType())
     return emitOpError("result type must equal the input type");
-  if (!isKnownRopeScaling(getScaling().str()))
-    return emitOpError("unknown rope scaling '") << getScaling() << "'";
-  if (!(getTheta().convertToDouble() > 0.0) || !(getFactor().convertToDouble() > 0.0))
-    return emitOpError("theta and factor must be positive");
-  if (getScaling() == "llama3" &&
-      !(getHighFreqFactor().convertToDouble() > getLowFreqFactor().convertToDouble()))
-    return emitOpError("llama3 scaling needs high_freq_factor > low_freq_factor");
+  if (failed(verifyRope(*this, getParams(), "")))
+    return failure();
   return verifyTokensMatch(*this, getX(), getPositions());
+}
+
+RopeParams RopeOp::getParams() {
+  RopeParams p;
+  p.headDim = getHeadDim();
+  p.theta = getTheta().convertToDouble();
+  p.scaling = getScaling().str();
+  p.factor = getFactor().convertToDouble();
+  p.lowFreqFactor = getLowFreqFactor().convertToDouble();
+  p.highFreqFactor = getHighFreqFactor().convertToDouble();
+  p.originalMaxPosition = getOriginalMaxPosition();
+  return p;
+}
+
+std::optional<RopeParams> AttentionOp::getRope() {
+  if (!getRopeThetaAttr())
+    return std::nullopt;
+  RopeParams p; // qlc.rope's defaults for what is unset
+  p.headDim = getHeadDim();
+  p.theta = getRopeThetaAttr().getValueAsDouble();
+  if (auto a = getRopeScalingAttr())
+    p.scaling = a.getValue().str();
+  if (auto a = getRopeFactorAttr())
+    p.factor = a.getValueAsDouble();
+  if (auto a = getRopeLowFreqFactorAttr())
+    p.lowFreqFactor = a.getValueAsDouble();
+  if (auto a = getRopeHighFreqFactorAttr())
+    p.highFreqFactor = a.getValueAsDouble();
+  if (auto a = getRopeOriginalMaxPositionAttr())
+    p.originalMaxPosition = a.getInt();
+  return p;
+}
+
+void AttentionOp::setRope(const RopeParams &p) {
+  Builder b(getContext());
+  setRopeThetaAttr(b.getF64FloatAttr(p.theta));
+  setRopeScalingAttr(b.getStringAttr(p.scaling));
+  setRopeFactorAttr(b.getF64FloatAttr(p.factor));
+  setRopeLowFreqFactorAttr(b.getF64FloatAttr(p.lowFreqFactor));
+  setRopeHighFreqFactorAttr(b.getF64FloatAttr(p.highFreqFactor));
+  setRopeOriginalMaxPositionAttr(b.getI64IntegerAttr(p.originalMaxPosition));
 }
 
 LogicalResult AttentionOp::verify() {
@@ -189,6 +239,13 @@ LogicalResult AttentionOp::verify() {
     return emitOpError("sliding_window must be positive");
   if (!isKnownKvDtype(getKvDtype()))
     return emitOpError("unknown kv_dtype '") << getKvDtype() << "' (expected f32, f16 or int8)";
+  if (std::optional<RopeParams> rope = getRope()) {
+    if (failed(verifyRope(*this, *rope, "rope_")))
+      return failure();
+  } else if (getRopeScalingAttr() || getRopeFactorAttr() || getRopeLowFreqFactorAttr() ||
+             getRopeHighFreqFactorAttr() || getRopeOriginalMaxPositionAttr()) {
+    return emitOpError("rope_* attributes need rope_theta (the fused rotary embedding)");
+  }
   return verifyTokensMatch(*this, getQ(), getPositions());
 }
 

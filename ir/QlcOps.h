@@ -3,6 +3,7 @@
 #define QLC_IR_QLCOPS_H
 
 #include "ir/QlcDialect.h"
+#include "ir/Rope.h"
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"

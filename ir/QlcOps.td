@@ -168,6 +168,10 @@ def Qlc_RopeOp : Qlc_Op<"rope", [Pure]> {
   let results = (outs Qlc_Activation:$result);
   let assemblyFormat = "$x `,` $positions attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The rotation's parameters, as ir/Rope.h computes frequencies from them.
+    ::qlc::RopeParams getParams();
+  }];
 }
 
 def Qlc_AttentionOp : Qlc_Op<"attention",
@@ -186,6 +190,12 @@ def Qlc_AttentionOp : Qlc_Op<"attention",
     computed from that head's min and max when the token is appended
     (`qlc-quantize-kv`). Queries, scores and results stay f32.
 
+    With `rope_theta` set, q and k arrive unrotated and the op applies the rotary
+    embedding of `qlc.rope` itself, at `positions`, with head_dim channels and the
+    `rope_*` parameters (those of `qlc.rope` without the prefix): to each query
+    head as it is loaded and to each key head before it is stored in the cache
+    (`qlc-fuse-rope`). Without `rope_theta` no `rope_*` attribute may be set.
+
     Example:
     ```mlir
     %o = qlc.attention %q, %k, %v, %pos {layer = 0 : i64, num_heads = 8 : i64,
@@ -198,11 +208,24 @@ def Qlc_AttentionOp : Qlc_Op<"attention",
                        I64Attr:$layer, I64Attr:$num_heads, I64Attr:$num_kv_heads,
                        I64Attr:$head_dim, F64Attr:$scale,
                        OptionalAttr<I64Attr>:$sliding_window,
-                       DefaultValuedAttr<StrAttr, "\"f32\"">:$kv_dtype);
+                       DefaultValuedAttr<StrAttr, "\"f32\"">:$kv_dtype,
+                       OptionalAttr<F64Attr>:$rope_theta,
+                       OptionalAttr<StrAttr>:$rope_scaling,
+                       OptionalAttr<F64Attr>:$rope_factor,
+                       OptionalAttr<F64Attr>:$rope_low_freq_factor,
+                       OptionalAttr<F64Attr>:$rope_high_freq_factor,
+                       OptionalAttr<I64Attr>:$rope_original_max_position);
   let results = (outs Qlc_Activation:$result);
   let assemblyFormat =
       "$q `,` $k `,` $v `,` $positions attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The rotary embedding the op applies to q and k (rope_theta set), if any; unset
+    /// rope_* parameters take qlc.rope's defaults.
+    std::optional<::qlc::RopeParams> getRope();
+    /// Makes the op apply the rotation `p` (the attributes qlc-fuse-rope sets).
+    void setRope(const ::qlc::RopeParams &p);
+  }];
 }
 
 def Qlc_SiluMulOp : Qlc_Op<"silu_mul", [Pure]> {

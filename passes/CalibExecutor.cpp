@@ -320,6 +320,11 @@ LogicalResult CalibExecutor::run(const CalibrationData &batch, const LinearHook 
       });
       result = std::move(a);
     } else if (auto at = dyn_cast<AttentionOp>(op)) {
+      if (at.getRope()) { // the pipeline calibrates before any fusion
+        error = "the calibration executor does not run an attention with a fused rope "
+                "(qlc-fuse-rope); quantize before fusing";
+        return failure();
+      }
       result = attention(at, get(at.getQ()), get(at.getK()), get(at.getV()), batch.samples,
                          batch.seqLen);
     } else if (auto s = dyn_cast<SiluMulOp>(op)) {

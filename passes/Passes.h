@@ -32,7 +32,7 @@ struct CompilePipelineOptions {
   /// quantized (rtn, nf4): f16 (the default; f32 matrices are narrowed, 16-bit ones kept),
   /// bf16, f32, or "source" (as imported). Ignored by none/f32/f16/bf16.
   std::string embeddingDtype = "f16";
-  /// Run the fusion passes (qlc-fuse-qkv, qlc-fuse-gate-up, qlc-fuse-norm-residual)
+  /// Run the fusion passes (qlc-fuse-qkv, qlc-fuse-rope, qlc-fuse-gate-up, qlc-fuse-norm-residual)
   /// after quantization.
   bool fuse = true;
   /// gptq-*: quantize columns by decreasing Hessian diagonal (with static groups).
@@ -55,8 +55,11 @@ struct CompilePipelineOptions {
   bool selectTiling = true;
   /// The tuning cache qlc-select-tiling prefers over its cost model (may not exist).
   std::string tuningCache;
-  /// Tokens per forward step (qlc compile --max-tokens), for the cost model.
+  /// Tokens per forward step (qlc compile --max-tokens): the activation arena
+  /// qlc-plan-buffers (the last pass) plans is sized for it; the tiling cost model's M.
   int64_t maxTokens = 512;
+  /// Run qlc-plan-buffers last (false: `qlc import`, which prints the graph only).
+  bool planBuffers = true;
 };
 
 /// True for the --quant schemes that run the model on calibration text (gptq-*, awq-*).
@@ -65,7 +68,8 @@ bool isCalibratedQuantScheme(const std::string &quant);
 /// The --quant schemes the compile pipeline knows.
 const std::vector<std::string> &knownQuantSchemes();
 
-/// Fills `pm` with the passes `qlc compile` runs before codegen. Returns failure with a
+/// Fills `pm` with the passes `qlc compile` runs before codegen, ending with
+/// qlc-plan-buffers. Returns failure with a
 /// message in `error` for options no pipeline serves.
 mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
                                          const CompilePipelineOptions &opts,

@@ -272,4 +272,48 @@ def SelectTilingPass : Pass<"qlc-select-tiling", "mlir::ModuleOp"> {
   let dependentDialects = ["::qlc::QlcDialect"];
 }
 
+def FuseRopePass : Pass<"qlc-fuse-rope", "mlir::ModuleOp"> {
+  let summary = "Moves the rotary embedding of q and k into the attention";
+  let description = [{
+    For every `qlc.attention` whose q and k both come from a `qlc.rope` read by
+    nothing else, at the attention's positions, with the same parameters and the
+    attention's head_dim, the attention takes the unrotated q and k and the rope's
+    parameters as its `rope_*` attributes, and the two ropes go: the kernels rotate
+    each query head as they load it and each key head before they store it in the
+    KV cache, with the rope kernel's arithmetic (the same inverse-frequency tables,
+    ir/Rope.h). Anything else (a rope result with another user, ropes that differ,
+    only one of q and k rotated, an attention that already rotates) is refused with a
+    remark and left as it was.
+  }];
+  let dependentDialects = ["::qlc::QlcDialect"];
+}
+
+def PlanBuffersPass : Pass<"qlc-plan-buffers", "mlir::ModuleOp"> {
+  let summary = "Plans the activation buffers of @forward in one arena (liveness and reuse)";
+  let description = [{
+    Gives every activation of @forward (each op result of type tensor<?xNxf32> but
+    the logits, which go to the caller's buffer) a region of `max-tokens` f32 rows,
+    rounded up to 64 bytes, and every op that needs scratch while it runs (the gather
+    of a permuted quantized linear, the logits' row buffer) a region of its own. A
+    value is live from its op to its last user, a scratch region during its op only;
+    regions live at the same op never overlap (so no op's output aliases its inputs),
+    and the others reuse the same bytes. Offsets are assigned greedy by size: regions
+    in decreasing size, each in the smallest gap left by the regions live with it, or
+    above them. The plan is written as `qlc.buffer = [{bytes, offset}, ...]` (one per
+    result) and `qlc.scratch = {bytes, offset}` on the ops, and `qlc.buffers =
+    {alignment, arena_bytes, max_tokens, num_buffers, peak_bytes}` on the module,
+    where peak_bytes is the most bytes live at one op (the lower bound of any plan).
+    Codegen places the buffers there. Any earlier plan is replaced; with `verify` the
+    pass instead checks the plan the module carries (what codegen does before using
+    it) and fails on an inconsistent one.
+  }];
+  let options = [
+    Option<"maxTokens", "max-tokens", "int64_t", /*default=*/"512",
+           "Tokens per forward step the arena is sized for (qlc compile --max-tokens)">,
+    Option<"verify", "verify", "bool", /*default=*/"false",
+           "Check the module's existing plan instead of making one">
+  ];
+  let dependentDialects = ["::qlc::QlcDialect"];
+}
+
 #endif // QLC_PASSES_TD

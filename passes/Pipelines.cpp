@@ -131,6 +131,7 @@ mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
   // blocks would straddle two weights are refused (with a remark) and stay apart.
   if (opts.fuse) {
     pm.addPass(createFuseQkvPass());
+    pm.addPass(createFuseRopePass()); // after qkv, which looks through the ropes
     pm.addPass(createFuseGateUpPass());
     pm.addPass(createFuseNormResidualPass());
   }
@@ -144,6 +145,12 @@ mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
     o.cache = opts.tuningCache;
     o.maxTokens = opts.maxTokens;
     pm.addPass(createSelectTilingPass(o));
+  }
+  // Last: the activation arena of the graph the passes above leave.
+  if (opts.planBuffers) {
+    PlanBuffersPassOptions pb;
+    pb.maxTokens = opts.maxTokens;
+    pm.addPass(createPlanBuffersPass(pb));
   }
   return mlir::success();
 }
@@ -167,10 +174,12 @@ const std::vector<std::string> &qlcPassArguments() {
     passes.push_back(createQuantizeAwqPass());
     passes.push_back(createQuantizeKvPass());
     passes.push_back(createFuseQkvPass());
+    passes.push_back(createFuseRopePass());
     passes.push_back(createFuseGateUpPass());
     passes.push_back(createFuseNormResidualPass());
     passes.push_back(createPlanKvCachePass());
     passes.push_back(createSelectTilingPass());
+    passes.push_back(createPlanBuffersPass());
     std::vector<std::string> names;
     for (const auto &p : passes)
       names.push_back(p->getArgument().str());
@@ -218,6 +227,9 @@ struct CompilePipelineCliOptions : mlir::PassPipelineOptions<CompilePipelineCliO
   Option<std::string> tuningCache{*this, "tuning-cache",
                                   llvm::cl::desc("Tuning cache of qlc-select-tiling"),
                                   llvm::cl::init("")};
+  Option<int64_t> maxTokens{*this, "max-tokens",
+                            llvm::cl::desc("Tokens per step the activation arena is sized for"),
+                            llvm::cl::init(512)};
 };
 } // namespace
 
@@ -244,6 +256,7 @@ void registerQlcPassesAndPipelines() {
         opts.targetKind = llvm::StringRef(o.target).starts_with("sm_") ? "cuda" : "x86";
         opts.target = o.target;
         opts.tuningCache = o.tuningCache;
+        opts.maxTokens = o.maxTokens;
         std::string error;
         if (mlir::failed(buildCompilePipeline(pm, opts, error)))
           return errorHandler("qlc-compile-pipeline: " + error);

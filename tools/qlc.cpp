@@ -76,6 +76,18 @@ int inspect(const std::string &path, bool asJson) {
     std::cout << fmt::format("exec       max_seq_len {}, max_tokens/step {}, scratch {}\n",
                              model.at("max_seq_len").get<int64_t>(), m.at("exec").at("max_tokens").get<int64_t>(),
                              humanBytes(m.at("exec").at("scratch_bytes").get<double>()));
+    if (const json &ex = m.at("exec"); ex.contains("activations")) {
+      const json &a = ex.at("activations");
+      std::cout << fmt::format("activations: peak {} bytes for max_tokens {} (arena {} bytes, {} "
+                               "buffers{})\n",
+                               a.at("peak_bytes").get<int64_t>(), a.at("max_tokens").get<int64_t>(),
+                               a.at("arena_bytes").get<int64_t>(),
+                               a.at("num_buffers").get<int64_t>(),
+                               a.value("staging_bytes", int64_t{0}) > 0
+                                   ? fmt::format(", then {} bytes of step staging",
+                                                 a.at("staging_bytes").get<int64_t>())
+                                   : "");
+    }
     const json &kv = m.at("exec").at("kv_cache");
     std::string scales = kv.value("scales", "none");
     std::cout << fmt::format("kv cache   {}{}, {} per position of a sequence\n",
@@ -167,7 +179,7 @@ int main(int argc, char **argv) {
                     "gptq-*: quantize columns by decreasing Hessian diagonal (static groups)");
   compile->add_option("--max-seq-len", co.maxSeqLen,
                       "Default positions per sequence (0: min(max_position_embeddings, 4096))");
-  compile->add_option("--max-tokens", co.maxTokens, "Tokens per forward step (prefill chunk)")
+  compile->add_option("--max-tokens", co.maxTokens, "Tokens per forward step (prefill chunk); the activation arena is planned for it")
       ->capture_default_str();
   compile->add_option("--max-batch", co.maxBatch,
                       "Sequences held at once that the KV plan's pages cover")
@@ -181,8 +193,8 @@ int main(int argc, char **argv) {
   compile->add_option("--cxx", co.cxx, "Host C++ compiler for the generated code (x86 targets)");
   compile->add_option("--nvcc", co.nvcc, "CUDA compiler for the generated code (sm_* targets)");
   compile->add_flag("--fuse,!--no-fuse", co.fuse,
-                    "Fuse q/k/v and gate/up projections and residual adds into norms "
-                    "(default; --no-fuse: keep the imported graph's ops)");
+                    "Fuse q/k/v and gate/up projections, RoPE into attention and residual "
+                    "adds into norms (default; --no-fuse: keep the imported graph's ops)");
   compile->add_flag("--select-tiling,!--no-select-tiling", co.selectTiling,
                     "Choose the projection kernels' tile configs for the target with "
                     "qlc-select-tiling (default; --no-select-tiling: the kernels' defaults)");

@@ -59,11 +59,11 @@ public:
     return dt == "int8" ? "qlc::cuda::KvI8" : dt == "f16" ? "qlc::cuda::KvF16" : "qlc::cuda::KvF32";
   }
   std::string attentionArgs(int64_t layer, const std::string &scale, const std::string &q,
-                            const std::string &k, const std::string &v,
-                            const std::string &out) const override {
+                            const std::string &k, const std::string &v, const std::string &out,
+                            const std::string &invFreq) const override {
     return fmt::format("ctx->kv, ctx->block_table, ctx->max_pages_per_seq, M, st->positions, "
-                       "st->slots, {}, {}, {}, {}, {}, {}",
-                       layer, scale, q, k, v, out);
+                       "st->slots, {}, {}, {}, {}, {}, {}, {}",
+                       layer, scale, q, k, v, out, invFreq);
   }
   std::string logitsArgs(const std::string &x, const std::string &w,
                          const std::string &tmp) const override {

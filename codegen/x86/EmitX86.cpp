@@ -54,9 +54,9 @@ public:
     return dt == "int8" ? "qlc::x86::KvI8" : dt == "f16" ? "qlc::x86::KvF16" : "qlc::x86::KvF32";
   }
   std::string attentionArgs(int64_t layer, const std::string &scale, const std::string &q,
-                            const std::string &k, const std::string &v,
-                            const std::string &out) const override {
-    return fmt::format("st, {}, {}, {}, {}, {}, {}", layer, scale, q, k, v, out);
+                            const std::string &k, const std::string &v, const std::string &out,
+                            const std::string &invFreq) const override {
+    return fmt::format("st, {}, {}, {}, {}, {}, {}, {}", layer, scale, q, k, v, out, invFreq);
   }
   std::string logitsArgs(const std::string &x, const std::string &w,
                          const std::string &tmp) const override {

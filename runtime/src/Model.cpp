@@ -1,4 +1,5 @@
 //===- Model.cpp - loading and checking a qlc artifact ---------------------===//
+#include "Buffers.h"
 #include "Internal.h"
 #include "qlc/artifact_format.h"
 
@@ -118,6 +119,14 @@ qlc_status parseManifest(qlc_model &m, const qlc_artifact_footer &f, bool verify
     const json &exec = man.at("exec");
     m.maxTokens = exec.at("max_tokens").get<int64_t>();
     m.scratchBytes = exec.at("scratch_bytes").get<int64_t>();
+    // The activation plan compiled into the code (artifacts before qlc-plan-buffers
+    // have none): a corrupt one is refused before any session uses the arena.
+    if (exec.contains("activations"))
+      if (std::string why = qlc::rt::checkActivationPlan(exec.at("activations"), m.maxTokens,
+                                                         m.scratchBytes);
+          !why.empty())
+        return fail(QLC_ERR_FORMAT, m.path + ": manifest's activation plan (exec.activations) "
+                                             "is inconsistent: " + why);
     // The row of a KV head per storage type (codegen/x86/kernels/qlc_x86_kv.h): the
     // kernels index the cache by it, so a manifest that says otherwise is refused.
     const json &kv = exec.at("kv_cache");

@@ -5,6 +5,7 @@
 // the step, or fails with QLC_ERR_CAPACITY before anything changes; a reset gives a
 // slot's pages back.
 //
+#include "Buffers.h"
 #include "Internal.h"
 #include "PagePool.h"
 #include "ThreadPool.h"
@@ -39,6 +40,9 @@ struct qlc_session {
   bool tableDirty = false; // CUDA: the device copy is stale
   // Per-step staging, reused across calls.
   std::vector<int32_t> positions, slots, rows;
+  // QLC_CHECK_BUFFERS=1 (x86): a guard region after the scratch arena, checked after
+  // every step; null when off.
+  uint8_t *guard = nullptr;
 };
 
 namespace {
@@ -103,6 +107,12 @@ qlc_status runStep(qlc_session *s, int64_t n, const int32_t *tokens, int64_t nLo
                                   "size than the session's (or the session has no block table)");
   if (rc != 0)
     return fail(QLC_ERR_INTERNAL, "the artifact's forward failed with code " + std::to_string(rc));
+  if (s->guard != nullptr)
+    if (int64_t at = qlc::rt::checkGuard(s->guard); at >= 0)
+      return fail(QLC_ERR_INTERNAL,
+                  "QLC_CHECK_BUFFERS: the forward step wrote past the activation arena of " +
+                      std::to_string(s->model->scratchBytes) + " bytes (guard byte " +
+                      std::to_string(at) + " changed): the artifact's buffer plan is wrong");
   return QLC_OK;
 }
 
@@ -223,7 +233,10 @@ extern "C" qlc_status qlc_session_create(qlc_model *m, const qlc_session_options
     *out = s.release();
     return QLC_OK;
   }
-  if (!s->kv.allocate(kvBytes) || !s->scratch.allocate(static_cast<size_t>(m->scratchBytes)))
+  const bool guard = qlc::rt::bufferGuardEnabled();
+  const size_t scratchAlloc = static_cast<size_t>(m->scratchBytes) +
+                              (guard ? qlc::rt::kGuardBytes : 0);
+  if (!s->kv.allocate(kvBytes) || !s->scratch.allocate(scratchAlloc))
     return fail(QLC_ERR_OUT_OF_MEMORY,
                 "cannot allocate the KV cache (" + std::to_string(nPages) + " pages, " +
                     std::to_string(kvBytes) + " bytes) and scratch; lower max_seq, n_slots "
@@ -235,6 +248,10 @@ extern "C" qlc_status qlc_session_create(qlc_model *m, const qlc_session_options
   }
   s->ctx.weights = m->weights.data();
   s->ctx.scratch = s->scratch.data;
+  if (guard) { // right after the arena (the manifest's size, to the byte)
+    s->guard = s->scratch.data + m->scratchBytes;
+    qlc::rt::fillGuard(s->guard);
+  }
   s->ctx.kv = s->kv.data;
   s->ctx.block_table = s->table.data();
   s->ctx.max_seq = maxSeq;

@@ -7,7 +7,9 @@
 // afterwards must equal, byte for byte, the start cache with the step's rows encoded by
 // the x86 store; the output is compared with float64 attention over the decoded cache.
 // Prefill: M tokens of one slot at consecutive positions (across page boundaries); decode:
-// M tokens of M slots at random positions.
+// M tokens of M slots at random positions. Fused rope (qlc-fuse-rope): attention given
+// unrotated q and k and the inverse frequencies must give the output and cache of the rope
+// kernel then attention.
 #include "qlc_cuda_kernels.cuh"
 #include "qlc_x86_kv.h"
 
@@ -135,6 +137,47 @@ template <int H, int KVH, int HD, int WINDOW, class KV, int P> struct AttentionC
     checkCount(name + " cache", M, bad, static_cast<int64_t>(got.size()));
   }
 
+  /// The attention with a fused rope against rope kernels then the plain attention: the
+  /// outputs, and the step's k rows as the two caches decode them.
+  static void fusedRope(const std::vector<uint8_t> &start, const std::vector<int32_t> &slots,
+                        const std::vector<int32_t> &positions, Rng &rng, const std::string &label) {
+    const int M = static_cast<int>(slots.size());
+    auto q = rng.floats(int64_t{M} * H * HD, 1.5f);
+    auto k = rng.floats(int64_t{M} * KVH * HD, 2.0f), v = rng.floats(int64_t{M} * KVH * HD, 2.0f);
+    std::vector<float> inv(HD / 2);
+    for (int i = 0; i < HD / 2; ++i) // theta 10000, as Rope.cpp computes it
+      inv[i] = 1.0f / std::pow(10000.0f, static_cast<float>(2 * i) / static_cast<float>(HD));
+    const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
+    DevBuf<uint8_t> kvA(start), kvB(start);
+    DevBuf<int32_t> dslots(slots), dpos(positions), dtable(table());
+    DevBuf<float> dq(q), dk(k), dv(v), dinv(inv), qr(int64_t{M} * H * HD), kr(int64_t{M} * KVH * HD);
+    DevBuf<float> outA(int64_t{M} * H * HD), outB(int64_t{M} * H * HD);
+    outB.poison();
+    cu::rope<H * HD, HD>(0, M, dpos.p, dinv.p, dq.p, qr.p);
+    cu::rope<KVH * HD, HD>(0, M, dpos.p, dinv.p, dk.p, kr.p);
+    cu::attention<L, H, KVH, HD, WINDOW, KV, P>(0, kvA.p, dtable.p, PER_SEQ, M, dpos.p, dslots.p,
+                                                 LAYER, scale, qr.p, kr.p, dv.p, outA.p);
+    cu::attention<L, H, KVH, HD, WINDOW, KV, P>(0, kvB.p, dtable.p, PER_SEQ, M, dpos.p, dslots.p,
+                                                 LAYER, scale, dq.p, dk.p, dv.p, outB.p, dinv.p);
+    const std::string name = caseName("attention+rope", "H%d/%d HD=%d W=%d %s P=%d %s", H, KVH,
+                                      HD, WINDOW, HostKv<KV>::name, P, label.c_str());
+    const std::vector<float> a = outA.get();
+    check(name, M, outB, std::vector<double>(a.begin(), a.end()), 1e-5);
+    const std::vector<uint8_t> ca = kvA.get(), cb = kvB.get();
+    std::vector<double> ka;
+    std::vector<float> kb;
+    for (int t = 0; t < M; ++t)
+      for (int g = 0; g < KVH; ++g)
+        for (int c = 0; c < HD; ++c) {
+          const int64_t off = rowOffset(slots[t], LAYER, 0, positions[t]) + g * HB;
+          ka.push_back(decode<KV>(ca.data() + off, c));
+          kb.push_back(static_cast<float>(decode<KV>(cb.data() + off, c)));
+        }
+    // One int8 code step is range/255 of a head: about 1% of its values' norm.
+    const double tol = HostKv<KV>::name[0] == 'i' ? 1e-2 : HostKv<KV>::name[1] == '1' ? 1e-3 : 1e-5;
+    check(name + " cached k", M, DevBuf<float>(kb), ka, tol);
+  }
+
   static void all() {
     Rng rng(H * 1000 + KVH * 100 + HD + WINDOW * 7 + HB + P * 13);
     // The block table: the slots' pages in a shuffled order (3 pages nobody owns).
@@ -166,6 +209,12 @@ template <int H, int KVH, int HD, int WINDOW, class KV, int P> struct AttentionC
         p = static_cast<int32_t>(rng.index(MAX_SEQ));
       positions[0] = M == 3 ? 0 : positions[0]; // a first token too
       run(start, slots, positions, rng, "decode");
+      fusedRope(start, slots, positions, rng, "decode");
+    }
+    for (int M : {1, 17}) {
+      std::vector<int32_t> slots(M, 2), positions(M);
+      std::iota(positions.begin(), positions.end(), M == 1 ? 90 : 11);
+      fusedRope(start, slots, positions, rng, caseName("prefill", "p0=%d", positions[0]));
     }
   }
 };

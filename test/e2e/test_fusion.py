@@ -15,6 +15,8 @@ MODELS = ["stories260k", "llama-gqa-bf16", "qwen2-bias-tied-f16", "mistral-headd
           "llama-linear-oldkeys-f32"]
 QUANTS = ["none", "rtn-w4", "rtn-w8"]
 FUSED_KERNELS = ("split_cols<", "swiglu<", "add_rms_norm<")
+# Kernels only the unfused graph has (qlc-fuse-rope moves RoPE into attention).
+UNFUSED_KERNELS = ("rope<",)
 
 
 def model_dir(name):
@@ -67,6 +69,8 @@ def test_fused_logits_equal_unfused(name, quant, compiled, tmp_path):
     for k in FUSED_KERNELS:
         assert any(x.startswith(k) for x in ks), f"{k} missing from the fused artifact"
     assert not any(x.startswith(FUSED_KERNELS) for x in kernels(unfused))
+    assert not any(x.startswith(UNFUSED_KERNELS) for x in ks)
+    assert any(x.startswith(UNFUSED_KERNELS) for x in kernels(unfused))
     # Fusing removes q/k/v, gate/up and add+norm kernel calls (3, 2 and 1 per layer).
     assert len(ks) < len(kernels(unfused))
     long_prompt = tokens(name, 317)
@@ -80,7 +84,32 @@ def test_fused_logits_equal_unfused(name, quant, compiled, tmp_path):
     assert rel_err(a, b) <= 1e-5
 
 
-FUSE = "qlc-fuse-qkv,qlc-fuse-gate-up,qlc-fuse-norm-residual"
+FUSE = "qlc-fuse-qkv,qlc-fuse-rope,qlc-fuse-gate-up,qlc-fuse-norm-residual"
+NO_ROPE = FUSE.replace("qlc-fuse-rope,", "")
+
+
+@pytest.mark.parametrize("kv", ["f32", "int8"])
+@pytest.mark.parametrize("name", MODELS)
+def test_fused_rope_logits_equal_unfused(name, kv, compiled, tmp_path):
+    """qlc-fuse-rope: the attention rotates q and k itself; the rope kernels are gone and
+    the logits are those of the artifact that runs them (prefill and token by token, with
+    an exact and an int8 KV cache, whose codes are taken from the rotated keys)."""
+    quant_kv = "" if kv == "f32" else "qlc-quantize-kv{dtype=int8},"
+    fused = compiled(name, None, "--pass-pipeline", f"builtin.module({quant_kv}{FUSE})")
+    plain = compiled(name, None, "--pass-pipeline", f"builtin.module({quant_kv}{NO_ROPE})")
+    kf, kp = kernels(fused), kernels(plain)
+    assert not any(k.startswith("rope<") for k in kf)
+    layers = json.loads(run_ok("qlc", "inspect", fused, "--json").stdout)["model"]["num_layers"]
+    assert sum(k.startswith("rope<") for k in kp) == 2 * layers
+    assert len(kf) == len(kp) - 2 * layers
+    long_prompt = tokens(name, 317)
+    a = dump(fused, long_prompt, tmp_path / "f.npy")
+    b = dump(plain, long_prompt, tmp_path / "u.npy")
+    assert rel_err(a, b) <= 1e-5
+    short = tokens(name, 17)
+    a = dump(fused, short, tmp_path / "fs.npy", "--step-by-step")
+    b = dump(plain, short, tmp_path / "us.npy", "--step-by-step")
+    assert rel_err(a, b) <= 1e-5
 
 
 @pytest.mark.parametrize("bits", [4, 8])
@@ -124,7 +153,8 @@ def test_nf4_double_quant_is_refused_and_stays_unfused(compiled):
 def test_print_ir_after_all(tmp_path):
     p = run_ok("qlc", "compile", SMALL, "-o", tmp_path / "a.so", "--quant", "rtn-w8",
                "--print-ir-after-all")
-    for name in ["qlc-quantize-rtn", "qlc-fuse-qkv", "qlc-fuse-gate-up", "qlc-fuse-norm-residual"]:
+    for name in ["qlc-quantize-rtn", "qlc-fuse-qkv", "qlc-fuse-rope", "qlc-fuse-gate-up",
+                 "qlc-fuse-norm-residual", "qlc-plan-buffers"]:
         assert f"// -----// IR Dump After" in p.stderr and f"({name})" in p.stderr, name
     assert "qlc.split" in p.stderr and "qlc.swiglu" in p.stderr
 
@@ -148,7 +178,8 @@ def test_print_ir_after_takes_one_pass_per_flag(tmp_path):
 def test_timing_reports_every_pass(tmp_path):
     p = run_ok("qlc", "compile", SMALL, "-o", tmp_path / "a.so", "--quant", "rtn-w4", "--timing")
     assert "Execution time report" in p.stderr
-    for name in ["QuantizeRtnPass", "FuseQkvPass", "FuseGateUpPass", "FuseNormResidualPass"]:
+    for name in ["QuantizeRtnPass", "FuseQkvPass", "FuseRopePass", "FuseGateUpPass",
+                 "FuseNormResidualPass", "PlanBuffersPass"]:
         assert name in p.stderr, name
     assert "qlc: host compile" in p.stderr
 

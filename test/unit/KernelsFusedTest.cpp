@@ -1,8 +1,9 @@
 //===- KernelsFusedTest.cpp - kernels of fused graphs -----------------------===//
 //
-// The kernels the fusion passes introduce (swiglu, split_cols, add_rms_norm) against
-// float64 references on random inputs of awkward sizes, and bit for bit against the
-// unfused kernels they replace: fused artifacts must give the same logits.
+// The kernels the fusion passes introduce (swiglu, split_cols, add_rms_norm, attention
+// with a fused rope) against float64 references on random inputs of awkward sizes, and
+// bit for bit against the unfused kernels they replace: fused artifacts must give the
+// same logits.
 //
 #include "KernelTestCtx.h"
 #include "KernelTestUtil.h"
@@ -84,6 +85,62 @@ template <class Isa, int D> void checkAddRmsNorm(int64_t M, int threads) {
   EXPECT_TRUE(sameBits(a2, s0) && sameBits(y2, y0)) << "in place, D=" << D;
 }
 
+/// attention with inv_freq (qlc-fuse-rope) against rope on q and k, then attention: the
+/// same outputs and the same cache bytes, bit for bit. Two slots, a prefill of each,
+/// then a decode step of both (positions past the prefill, so cached rotated keys are
+/// read back).
+template <class Isa, int H, int KVH, int HD, class KV> void checkAttentionRope(int threads,
+                                                                               double theta) {
+  constexpr int L = 2, layer = 1;
+  constexpr int64_t maxSeq = 40;
+  const int64_t ROWB = KVH * KV::template head_bytes<HD>();
+  std::vector<float> inv(HD / 2);
+  for (int i = 0; i < HD / 2; ++i)
+    inv[i] = 1.0f / std::pow(static_cast<float>(theta), static_cast<float>(2 * i) / HD);
+  constexpr int P = 7; // pages of 7 positions, handed out in a shuffled order (same in both)
+  PagedKv kvA(2, maxSeq, P, L * 2 * ROWB, 0xEE), kvB(2, maxSeq, P, L * 2 * ROWB, 0xEE);
+  Ctx ctx(threads);
+  ctx.c.max_seq = maxSeq;
+  ctx.c.n_slots = 2;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
+  auto step = [&](const std::vector<int32_t> &pos, const std::vector<int32_t> &slot, int seed) {
+    const int64_t M = static_cast<int64_t>(pos.size());
+    std::vector<int32_t> tok(M, 0);
+    qlc_step st{};
+    st.n_tokens = M;
+    st.tokens = tok.data();
+    st.positions = pos.data();
+    st.slots = slot.data();
+    auto q = randomFloats(M * H * HD, seed, -2.0f, 2.0f);
+    auto k = randomFloats(M * KVH * HD, seed + 1, -2.0f, 2.0f);
+    auto v = randomFloats(M * KVH * HD, seed + 2);
+    std::vector<float> qr(q.size(), kNaN), kr(k.size(), kNaN);
+    x86::rope<Isa, H * HD, HD>(&ctx.c, M, pos.data(), inv.data(), q.data(), qr.data());
+    x86::rope<Isa, KVH * HD, HD>(&ctx.c, M, pos.data(), inv.data(), k.data(), kr.data());
+    std::vector<float> outA(M * H * HD, kNaN), outB(M * H * HD, kNaN);
+    kvA.attach(ctx.c);
+    x86::attention<Isa, L, H, KVH, HD, 0, KV, P>(&ctx.c, &st, layer, scale, qr.data(),
+                                                  kr.data(), v.data(), outA.data());
+    kvB.attach(ctx.c);
+    x86::attention<Isa, L, H, KVH, HD, 0, KV, P>(&ctx.c, &st, layer, scale, q.data(), k.data(),
+                                                  v.data(), outB.data(), inv.data());
+    const std::string what = "attention+rope H=" + std::to_string(H) + "/" +
+                             std::to_string(KVH) + " HD=" + std::to_string(HD) +
+                             " M=" + std::to_string(M) + " threads=" + std::to_string(threads);
+    EXPECT_TRUE(sameBits(outA, outB)) << what << ": rel " << relErr(outB, std::vector<double>(outA.begin(), outA.end()));
+    EXPECT_EQ(0, std::memcmp(kvA.bytes.data(), kvB.bytes.data(), kvA.bytes.size()))
+        << what << ": cache differs";
+  };
+  std::vector<int32_t> pos, slot;
+  for (int s = 0; s < 2; ++s)
+    for (int p = 0; p < (s == 0 ? 13 : 29); ++p) {
+      pos.push_back(p);
+      slot.push_back(s);
+    }
+  step(pos, slot, 61 + HD);
+  step({13, 29}, {0, 1}, 71 + HD);
+}
+
 template <class Isa> void fusedKernels() {
   for (int threads : {1, 2})
     for (int64_t M : {1, 3, 17, 70}) {
@@ -99,6 +156,11 @@ template <class Isa> void fusedKernels() {
     checkSplit<Isa, 200, 120, 40>(M);
     checkSplit<Isa, 200, 160, 40>(M);
     checkSplit<Isa, 7, 3, 1>(M);
+  }
+  for (int threads : {1, 3}) {
+    checkAttentionRope<Isa, 6, 2, 20, x86::KvF32>(threads, 1e4);
+    checkAttentionRope<Isa, 4, 4, 10, x86::KvI8>(threads, 5e5);
+    checkAttentionRope<Isa, 8, 2, 64, x86::KvF16>(threads, 1e4);
   }
 }
 

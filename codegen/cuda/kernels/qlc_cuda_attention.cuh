@@ -12,11 +12,15 @@
 // block per (token, query head) attends positions [lo, pos] of the token's slot: each
 // thread scores one position per round of NT positions (q in shared memory, the cached
 // head widened or dequantized as it is read), an online softmax over rounds, and each
-// thread accumulates the weighted values of its channels.
+// thread accumulates the weighted values of its channels. With inv_freq (qlc-fuse-rope)
+// q and k arrive unrotated: a k head is rotated into shared memory before it is
+// encoded, a q head as it is loaded into shared memory (rope_pair, the rope kernel's
+// arithmetic).
 #ifndef QLC_CUDA_ATTENTION_CUH
 #define QLC_CUDA_ATTENTION_CUH
 
 #include "qlc_cuda_common.cuh"
+#include "qlc_cuda_elementwise.cuh"
 
 namespace qlc {
 namespace cuda {
@@ -172,10 +176,19 @@ template <int L, int KVH, int HD, class KV, int P>
 __global__ void __launch_bounds__(kWarpSize)
     kv_store_kernel(void *kv, const int32_t *__restrict__ table, int64_t max_pages,
                     const int32_t *__restrict__ positions, const int32_t *__restrict__ slots,
-                    int layer, const float *__restrict__ k, const float *__restrict__ v) {
+                    int layer, const float *__restrict__ k, const float *__restrict__ v,
+                    const float *__restrict__ inv_freq) {
   const int which = blockIdx.x % 2, g = (blockIdx.x / 2) % KVH;
   const int64_t t = blockIdx.x / (2 * KVH);
   const float *src = (which == 0 ? k : v) + t * (KVH * HD) + g * HD;
+  __shared__ float rot[HD];
+  if (which == 0 && inv_freq != nullptr) {
+    const float p = static_cast<float>(positions[t]);
+    for (int i = threadIdx.x; i < HD / 2; i += kWarpSize)
+      rope_pair(p, inv_freq[i], src[i], src[i + HD / 2], &rot[i], &rot[i + HD / 2]);
+    __syncwarp();
+    src = rot;
+  }
   uint8_t *dst = kv_row<KV, L, KVH, HD, P>(kv, table, max_pages, slots[t], layer, which,
                                            positions[t]) +
                  g * KV::template head_bytes<HD>();
@@ -189,7 +202,8 @@ __global__ void __launch_bounds__(kAttnThreads, 4)
     attention_kernel(void *kv, const int32_t *__restrict__ table, int64_t max_pages,
                      const int32_t *__restrict__ positions,
                      const int32_t *__restrict__ slots, int layer, float scale,
-                     const float *__restrict__ q, float *__restrict__ out) {
+                     const float *__restrict__ q, float *__restrict__ out,
+                     const float *__restrict__ inv_freq) {
   constexpr int NT = kAttnThreads;
   constexpr int HDP = (HD + 3) / 4 * 4;
   constexpr int CPT = (HD + NT - 1) / NT; // channels per thread
@@ -203,8 +217,16 @@ __global__ void __launch_bounds__(kAttnThreads, 4)
   const int32_t slot = slots[t], pos = positions[t];
   const int32_t lo = (WINDOW > 0 && pos >= WINDOW) ? pos - WINDOW + 1 : 0;
   const float *qh = q + t * (H * HD) + h * HD;
-  for (int i = tid; i < HDP; i += NT)
-    qs[i] = i < HD ? qh[i] : 0.0f;
+  if (inv_freq != nullptr) {
+    for (int i = tid; i < HD / 2; i += NT)
+      rope_pair(static_cast<float>(pos), inv_freq[i], qh[i], qh[i + HD / 2], &qs[i],
+                &qs[i + HD / 2]);
+    for (int i = HD + tid; i < HDP; i += NT)
+      qs[i] = 0.0f;
+  } else {
+    for (int i = tid; i < HDP; i += NT)
+      qs[i] = i < HD ? qh[i] : 0.0f;
+  }
   __syncthreads();
   float qsum = 0.0f;
   for (int i = 0; i < HD; ++i)
@@ -276,21 +298,23 @@ __global__ void __launch_bounds__(kAttnThreads, 4)
 /// Causal attention of M tokens (q rows [M, H*HD], k/v rows [M, KVH*HD]) over the paged
 /// cache `kv` (pages of P positions, block table `table` of max_pages entries a slot),
 /// after appending the step's k and v at their positions. WINDOW > 0: sliding window of
-/// that many positions.
+/// that many positions. inv_freq: the rotary embedding (HD/2 inverse frequencies, device
+/// memory) to apply to q and k, or nullptr when they arrive rotated.
 template <int L, int H, int KVH, int HD, int WINDOW, class KV, int P>
 void attention(cudaStream_t s, void *kv, const int32_t *table, int64_t max_pages, int64_t M,
                const int32_t *positions, const int32_t *slots, int layer, float scale,
-               const float *q, const float *k, const float *v, float *out) {
+               const float *q, const float *k, const float *v, float *out,
+               const float *inv_freq = nullptr) {
   static_assert(H % KVH == 0, "query heads come in whole groups");
   static_assert(HD % 2 == 0 && HD <= 256, "even head widths up to 256");
   static_assert(P > 0, "pages hold at least one position");
   if (M <= 0)
     return;
   kv_store_kernel<L, KVH, HD, KV, P><<<static_cast<unsigned>(M * KVH * 2), kWarpSize, 0, s>>>(
-      kv, table, max_pages, positions, slots, layer, k, v);
+      kv, table, max_pages, positions, slots, layer, k, v, inv_freq);
   attention_kernel<L, H, KVH, HD, WINDOW, KV, P>
       <<<static_cast<unsigned>(M * H), kAttnThreads, 0, s>>>(kv, table, max_pages, positions,
-                                                            slots, layer, scale, q, out);
+                                                            slots, layer, scale, q, out, inv_freq);
 }
 
 } // namespace cuda

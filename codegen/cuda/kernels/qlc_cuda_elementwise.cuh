@@ -116,6 +116,18 @@ void add_rms_norm(cudaStream_t s, int64_t M, const float *a, const float *b, con
   add_rms_norm_kernel<D, NT><<<static_cast<unsigned>(M), NT, 0, s>>>(a, b, w, eps, sum, y);
 }
 
+/// Rotates the pair (a, b) of channels i and i + HD/2 of a head at position p by the
+/// angle p * inv_freq_i; the rope kernel and the attention's fused rope
+/// (qlc-fuse-rope) both rotate with this.
+__device__ __forceinline__ void rope_pair(float p, float inv_freq_i, float a, float b,
+                                          float *ya, float *yb) {
+  const float ang = __fmul_rn(p, inv_freq_i); // the f32 product, as transformers
+  float sn, cs;
+  sincosf(ang, &sn, &cs);
+  *ya = a * cs - b * sn;
+  *yb = b * cs + a * sn;
+}
+
 /// Rotate-half RoPE: one thread per (head, i < HD/2) pair of a row; y may alias x.
 template <int D, int HD, int NT>
 __global__ void __launch_bounds__(NT)
@@ -126,13 +138,8 @@ __global__ void __launch_bounds__(NT)
   const float p = static_cast<float>(pos[t]);
   for (int j = blockIdx.y * NT + threadIdx.x; j < D / 2; j += NT * gridDim.y) {
     const int h = j / H2, i = j % H2;
-    const float ang = __fmul_rn(p, inv_freq[i]); // the f32 product, as transformers
-    float sn, cs;
-    sincosf(ang, &sn, &cs);
     const int64_t o = t * D + h * HD + i;
-    const float a = x[o], b = x[o + H2];
-    y[o] = a * cs - b * sn;
-    y[o + H2] = b * cs + a * sn;
+    rope_pair(p, inv_freq[i], x[o], x[o + H2], &y[o], &y[o + H2]);
   }
 }
 

@@ -9,9 +9,12 @@
 // over blocks of positions that never cross a page (so a block's rows are contiguous),
 // so no score buffer of max_seq floats is needed; cached heads are widened or
 // dequantized in registers as they are read.
+// With inv_freq (qlc-fuse-rope) q and k arrive unrotated: each k head is rotated before
+// it is encoded, each q head when it is loaded, by the rope kernel's own functions.
 #ifndef QLC_X86_ATTENTION_H
 #define QLC_X86_ATTENTION_H
 
+#include "qlc_x86_elementwise.h"
 #include "qlc_x86_isa.h"
 #include "qlc_x86_kv.h"
 #include "qlc_x86_parallel.h"
@@ -32,10 +35,12 @@ inline uint8_t *kv_row(const qlc_exec_ctx *c, int32_t slot, int layer, int which
 }
 
 /// L layers, H query heads, KVH key/value heads of HD channels; WINDOW = 0 for none;
-/// KV: the cache's storage format; P: positions per page.
+/// KV: the cache's storage format; P: positions per page. inv_freq: the rotary embedding
+/// to apply to q and k (HD/2 inverse frequencies), or nullptr when they arrive rotated.
 template <class Isa, int L, int H, int KVH, int HD, int WINDOW, class KV = KvF32, int P = 32>
 void attention(const qlc_exec_ctx *c, const qlc_step *st, int layer, float scale,
-               const float *q, const float *k, const float *v, float *out) {
+               const float *q, const float *k, const float *v, float *out,
+               const float *inv_freq = nullptr) {
   constexpr int KVD = KVH * HD;
   constexpr int G = H / KVH;
   constexpr int BLK = 32;
@@ -44,20 +49,32 @@ void attention(const qlc_exec_ctx *c, const qlc_step *st, int layer, float scale
   for (int64_t t = 0; t < M; ++t) {
     uint8_t *kr = kv_row<L, ROWB, P>(c, st->slots[t], layer, 0, st->positions[t]);
     uint8_t *vr = kv_row<L, ROWB, P>(c, st->slots[t], layer, 1, st->positions[t]);
+    float cs[HD / 2], sn[HD / 2], kh[HD];
+    if (inv_freq)
+      rope_angles<HD>(st->positions[t], inv_freq, cs, sn);
     for (int g = 0; g < KVH; ++g) {
-      KV::template store<HD>(kr + g * HB, k + t * KVD + g * HD);
+      const float *ks = k + t * KVD + g * HD;
+      if (inv_freq)
+        rope_rotate<HD>(cs, sn, ks, kh);
+      KV::template store<HD>(kr + g * HB, inv_freq ? kh : ks);
       KV::template store<HD>(vr + g * HB, v + t * KVD + g * HD);
     }
   }
   parallel_for(c, M * H, 1, [&](int64_t b, int64_t e) {
     float acc[HD];
     float sc[BLK];
+    float cs[HD / 2], sn[HD / 2], qr[HD];
     for (int64_t th = b; th < e; ++th) {
       const int64_t t = th / H;
       const int h = static_cast<int>(th % H), g = h / G;
       const int32_t slot = st->slots[t], pos = st->positions[t];
       const int32_t lo = (WINDOW > 0 && pos >= WINDOW) ? pos - WINDOW + 1 : 0;
       const float *qh = q + t * (H * HD) + h * HD;
+      if (inv_freq) {
+        rope_angles<HD>(pos, inv_freq, cs, sn);
+        rope_rotate<HD>(cs, sn, qh, qr);
+        qh = qr;
+      }
       const float qs = KV::template qsum<HD>(qh);
       float mx = -INFINITY, den = 0.0f, bias = 0.0f;
       for (int i = 0; i < HD; ++i)

@@ -77,6 +77,32 @@ void add_rms_norm(const qlc_exec_ctx *c, int64_t M, const float *a, const float 
   });
 }
 
+/// The cosines and sines of a rotary embedding at position `pos` (HD/2 of each).
+template <int HD>
+inline void rope_angles(int32_t pos, const float *inv_freq, float *cs, float *sn) {
+  const float p = static_cast<float>(pos);
+  for (int i = 0; i < HD / 2; ++i) {
+    float ang = p * inv_freq[i]; // f32 product, as transformers computes it
+    cs[i] = std::cos(ang);
+    sn[i] = std::sin(ang);
+  }
+}
+
+/// Rotate-half rotation of one head of HD channels (out may alias x). The rope kernel
+/// and the attention kernel's fused rope (qlc-fuse-rope) both rotate with this. Not
+/// inlined: inlined, the compiler contracts the products into FMAs differently in each
+/// caller, and fused and unfused artifacts would differ in the last bit.
+template <int HD>
+__attribute__((noinline)) void rope_rotate(const float *cs, const float *sn, const float *x,
+                                           float *out) {
+  constexpr int H2 = HD / 2;
+  for (int i = 0; i < H2; ++i) {
+    float a = x[i], bb = x[i + H2];
+    out[i] = a * cs[i] - bb * sn[i];
+    out[i + H2] = bb * cs[i] + a * sn[i];
+  }
+}
+
 /// Rotate-half rotary embedding of every head of HD channels in a row of width D.
 /// out may alias x.
 template <class Isa, int D, int HD>
@@ -86,21 +112,9 @@ void rope(const qlc_exec_ctx *c, int64_t M, const int32_t *pos, const float *inv
   parallel_for(c, M, grain_for(D * 8, 8192), [&](int64_t b, int64_t e) {
     float cs[H2], sn[H2];
     for (int64_t t = b; t < e; ++t) {
-      const float p = static_cast<float>(pos[t]);
-      for (int i = 0; i < H2; ++i) {
-        float ang = p * inv_freq[i]; // f32 product, as transformers computes it
-        cs[i] = std::cos(ang);
-        sn[i] = std::sin(ang);
-      }
-      for (int h = 0; h < D / HD; ++h) {
-        const float *xi = x + t * D + h * HD;
-        float *o = out + t * D + h * HD;
-        for (int i = 0; i < H2; ++i) {
-          float a = xi[i], bb = xi[i + H2];
-          o[i] = a * cs[i] - bb * sn[i];
-          o[i + H2] = bb * cs[i] + a * sn[i];
-        }
-      }
+      rope_angles<HD>(pos[t], inv_freq, cs, sn);
+      for (int h = 0; h < D / HD; ++h)
+        rope_rotate<HD>(cs, sn, x + t * D + h * HD, out + t * D + h * HD);
     }
   });
 }

@@ -351,3 +351,30 @@ func.func @nf4_perm(%x: tensor<?x64xf32>) {
   %y = qlc.quantized_linear %x, %q, %s perm %p {format = "nf4", bits = 4 : i64, group_size = 64 : i64, in_features = 64 : i64, out_features = 8 : i64} : (tensor<?x64xf32>, tensor<256xui8>, tensor<8xf32>, tensor<64xi32>) -> tensor<?x8xf32>
   return
 }
+
+// -----
+
+// Tests that rope_* attributes of an attention need rope_theta (the fused rope).
+func.func @attention_rope_no_theta(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{rope_* attributes need rope_theta (the fused rotary embedding)}}
+  %a = qlc.attention %q, %k, %k, %p {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64, scale = 0.35 : f64, rope_scaling = "none"} : (tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that a fused rope is checked like qlc.rope: a positive theta.
+func.func @attention_rope_theta(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{rope_theta and rope_factor must be positive}}
+  %a = qlc.attention %q, %k, %k, %p {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64, scale = 0.35 : f64, rope_theta = -1.0 : f64} : (tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that a fused rope's scaling must be known.
+func.func @attention_rope_scaling(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{unknown rope_scaling 'yarn'}}
+  %a = qlc.attention %q, %k, %k, %p {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64, scale = 0.35 : f64, rope_theta = 1.0e+04 : f64, rope_scaling = "yarn"} : (tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  return
+}

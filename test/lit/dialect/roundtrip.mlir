@@ -72,3 +72,14 @@ func.func @qlinear_perm(%x: tensor<?x64xf32>) -> tensor<?x24xf32> {
   %y = qlc.quantized_linear %x, %q, %s zeros %z perm %p {format = "int", bits = 4 : i64, group_size = 32 : i64, in_features = 64 : i64, out_features = 24 : i64} : (tensor<?x64xf32>, tensor<24x32xui8>, tensor<24x2xf16>, tensor<24x2xui8>, tensor<64xi32>) -> tensor<?x24xf32>
   return %y : tensor<?x24xf32>
 }
+
+// -----
+
+// Tests that an attention with a fused rotary embedding (qlc-fuse-rope) round-trips
+// with its rope_* attributes.
+// CHECK-LABEL: func.func @attention_rope
+func.func @attention_rope(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %pos: tensor<?xi32>) -> tensor<?x64xf32> {
+  // CHECK: qlc.attention %{{.*}} {head_dim = 8 : i64, layer = 1 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, rope_factor = 8.000000e+00 : f64, rope_high_freq_factor = 4.000000e+00 : f64, rope_low_freq_factor = 1.000000e+00 : f64, rope_original_max_position = 8192 : i64, rope_scaling = "llama3", rope_theta = 5.000000e+05 : f64, scale = 0.35355339059327373 : f64}
+  %a = qlc.attention %q, %k, %k, %pos {layer = 1 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64, scale = 0.35355339059327373 : f64, rope_theta = 5.0e+05 : f64, rope_scaling = "llama3", rope_factor = 8.0 : f64, rope_low_freq_factor = 1.0 : f64, rope_high_freq_factor = 4.0 : f64, rope_original_max_position = 8192 : i64} : (tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  return %a : tensor<?x64xf32>
+}
