@@ -6,13 +6,15 @@
 // takes decode candidate i % 4, small and prefill tile i % 4, cap 16 for i < 4 and 1
 // after). Each runs weight formats on awkward shapes (K = 1000: split-K, wide staging;
 // K = 67: element-wise staging, nothing a multiple of a tile), M over all three ranges,
-// against float64 references: the GEMV's exact f32 products (tolerance 1e-5), the mma
-// path's activations rounded to f16 (1e-4 for f16/bf16, 1e-3 for quantized weights).
+// against float64 references: the GEMV's and the f32 SIMT GEMM's exact f32 products
+// (tolerance 1e-5), the mma path's activations rounded to f16 (1e-4 for f16/bf16, 1e-3 for
+// quantized weights).
 #include "qlc_cuda_kernels.cuh"
 #include "qlc_nf4_tables.h"
 
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cuda_test_util.h"
@@ -44,7 +46,7 @@ double roundF16(float v) { return __half2float(__float2half_rn(v)); }
 /// M > 8, as the tensor-core path stages it).
 template <class Launch>
 void checkAllM(const std::string &name, int K, int N, const std::vector<double> &w, bool quant,
-               Launch launch) {
+               Launch launch, bool roundsX = true) {
   Rng rng(K * 7 + N);
   auto bias = rng.floats(N, 1.0f);
   DevBuf<float> db(bias);
@@ -59,11 +61,12 @@ void checkAllM(const std::string &name, int K, int N, const std::vector<double> 
         double s = bias[n];
         for (int k = 0; k < K; ++k) {
           const float xv = x[int64_t{m} * K + k];
-          s += (M > cu::kGemvMaxM ? roundF16(xv) : xv) * w[int64_t{n} * K + k];
+          s += (roundsX && M > cu::kGemvMaxM ? roundF16(xv) : xv) * w[int64_t{n} * K + k];
         }
         ref[int64_t{m} * N + n] = s;
       }
-    check("tiling " + name, M, y, ref, M <= cu::kGemvMaxM ? 1e-5 : quant ? 1e-3 : 1e-4);
+    check("tiling " + name, M, y, ref,
+          !roundsX || M <= cu::kGemvMaxM ? 1e-5 : quant ? 1e-3 : 1e-4);
   }
 }
 
@@ -77,7 +80,8 @@ template <int I, int K, int N, class WT> void dense(const char *tn) {
   checkAllM(caseName("linear", "cfg%d K=%d N=%d %s", I, K, N, tn), K, N, wd, false,
             [&](int M, const float *x, const float *b, float *y) {
               cu::linear<K, N, WT, Cfg<4, I>>(0, M, x, dw.p, b, y);
-            });
+            },
+            !std::is_same<WT, float>::value); // f32 weights: the SIMT GEMM, exact f32 x
 }
 
 template <int I, int K, int N, int BITS, int GS> void qint() {
