@@ -17,6 +17,8 @@ import subprocess
 
 import torch
 
+from bench_gemm_cublas import cublas_us
+
 MS = [1, 16, 64, 256, 2048]
 
 
@@ -38,22 +40,6 @@ def parse_kernel_bench(text):
     return qlc, copy
 
 
-def cublas_us(k, n, m, ws):
-    x = torch.randn(m, k, device="cuda", dtype=torch.float16)
-    for i in range(3):
-        torch.nn.functional.linear(x, ws[i % 4])
-    times = []
-    for i in range(20):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        torch.nn.functional.linear(x, ws[i % 4])
-        e.record()
-        e.synchronize()
-        times.append(s.elapsed_time(e) * 1e3)
-    times.sort()
-    return 0.5 * (times[9] + times[10])
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kernel-test", required=True, help="cuda_kernel_test binary")
@@ -72,7 +58,7 @@ def main():
         for m in MS:
             if (k, n, m) not in qlc:
                 continue
-            ours, theirs = qlc[(k, n, m)], cublas_us(k, n, m, ws)
+            ours, theirs = qlc[(k, n, m)], cublas_us(k, m, ws)
             wbytes = n * k / 2 + n * ((k + 127) // 128) * 2
             gbs = wbytes / ours / 1e3
             print(f"{f'{k} x {n}':12} {m:>5} {ours:>10.1f} {theirs:>14.1f} "

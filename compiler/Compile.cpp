@@ -433,13 +433,15 @@ llvm::Error loadAndRunPasses(const CompileOptions &opts, Session &s, Stopwatch &
   req.po.maxBatch = opts.maxBatch;
   req.po.kvPageSize = opts.kvPageSize;
   req.po.kvMemoryBudget = opts.kvMemoryMiB * (int64_t{1} << 20);
-  if (opts.selectTiling && checkpoint == nullptr) {
-    auto t = lookupTarget(opts.target);
-    if (!t)
-      return asBadInput(t.takeError());
-    req.po.target = (*t)->name();
+  // qlc-select-tiling runs with the last passes too (for the target checked above).
+  auto selectTiling = [&] {
+    if (!opts.selectTiling)
+      return;
+    req.po.target = (*targetOr)->name();
     req.po.tuningCache = opts.tuningCache.empty() ? defaultTuningCache() : opts.tuningCache;
-  }
+  };
+  if (checkpoint == nullptr)
+    selectTiling();
   req.po.maxTokens = opts.maxTokens;
   req.passPipeline = opts.passPipeline;
   req.printIrAfterAll = opts.printIrAfterAll;
@@ -458,14 +460,7 @@ llvm::Error loadAndRunPasses(const CompileOptions &opts, Session &s, Stopwatch &
   req.po.quantize = false;
   req.po.fuse = opts.fuse;
   req.po.maxSeqLen = maxSeq;
-  if (opts.selectTiling) {
-    auto t = lookupTarget(opts.target);
-    if (!t)
-      return asBadInput(t.takeError());
-    req.po.target = (*t)->name();
-    req.po.tuningCache = opts.tuningCache.empty() ? defaultTuningCache() : opts.tuningCache;
-    req.po.maxTokens = opts.maxTokens;
-  }
+  selectTiling();
   return runPipeline(*s.module, req);
 }
 
