@@ -71,6 +71,10 @@ private:
   /// The tiling template argument of `op` ("" without a qlc.tiling attribute: the
   /// kernels' defaults), or an error in `error`.
   std::string tilingArg(Operation *op, std::string &error);
+  /// Appends the weight's element type and the tiling argument to a dense projection's
+  /// template arguments (nothing without a qlc.tiling attribute).
+  void addDenseTiling(Operation *op, Value weight, std::vector<std::string> &targs,
+                      std::string &error);
   void call(Operation *op, const std::string &name, const std::vector<std::string> &targs,
             const std::string &args, const std::string &weight = "");
 
@@ -117,6 +121,16 @@ llvm::Error Walker::readPlan(ModuleOp module) {
   }
   result.scratchBytes = plan->arenaBytes;
   return llvm::Error::success();
+}
+
+void Walker::addDenseTiling(Operation *op, Value weight, std::vector<std::string> &targs,
+                            std::string &error) {
+  const std::string t = tilingArg(op, error);
+  if (!t.empty())
+    targs.insert(targs.end(),
+                 {syntax.elementType(dtypeOf(cast<RankedTensorType>(weight.getType())
+                                                 .getElementType())),
+                  t});
 }
 
 std::string Walker::tilingArg(Operation *op, std::string &error) {
@@ -198,12 +212,7 @@ llvm::Error Walker::emitOp(Operation *op) {
         std::string w = weightExpr(o.getWeight());
         std::string bias = o.getBias() ? weightExpr(o.getBias()) : "nullptr";
         std::vector<std::string> targs = {num(width(o.getX())), num(width(o.getResult()))};
-        const std::string t = tilingArg(o, error);
-        if (!t.empty())
-          targs.insert(targs.end(), {syntax.elementType(dtypeOf(
-                                         cast<RankedTensorType>(o.getWeight().getType())
-                                             .getElementType())),
-                                     t});
+        addDenseTiling(o, o.getWeight(), targs, error);
         std::string x = act(o.getX()), y = out(o.getResult());
         call(o, "linear", targs, fmt::format("M, {}, {}, {}, {}", x, w, bias, y),
              weightName(o.getWeight()));
@@ -332,12 +341,7 @@ llvm::Error Walker::emitOp(Operation *op) {
         vocab = width(o.getResult());
         // The rows asked for are gathered into the op's scratch region.
         std::vector<std::string> targs = {num(width(o.getX())), num(vocab)};
-        const std::string t = tilingArg(o, error);
-        if (!t.empty())
-          targs.insert(targs.end(), {syntax.elementType(dtypeOf(
-                                         cast<RankedTensorType>(o.getWeight().getType())
-                                             .getElementType())),
-                                     t});
+        addDenseTiling(o, o.getWeight(), targs, error);
         call(o, "logits", targs, syntax.logitsArgs(x, w, scratch(o)),
              weightName(o.getWeight()));
       })

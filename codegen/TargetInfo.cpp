@@ -1,5 +1,6 @@
 //===- TargetInfo.cpp - the targets qlc knows ------------------------------===//
 #include "codegen/TargetInfo.h"
+#include "passes/TargetDesc.h"
 #include "codegen/Codegen.h"
 
 #include <algorithm>
@@ -56,21 +57,6 @@ std::unique_ptr<TargetInfo> x86Level(const std::string &name, bool native) {
                                      native);
 }
 
-/// The best x86 level this machine runs.
-std::string hostX86Level() {
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-      __builtin_cpu_supports("f16c"))
-    return "x86-64-v4";
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-      __builtin_cpu_supports("f16c"))
-    return "x86-64-v3";
-#endif
-  return "x86-64";
-}
 
 /// An NVIDIA GPU architecture: kernels compiled by nvcc into SASS for it plus PTX, so
 /// that the artifact also runs on newer GPUs (the driver compiles the PTX).
