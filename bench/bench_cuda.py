@@ -22,6 +22,10 @@ WORK/tuning.json), default and tuned, or all three. Each variant's rows get a ra
 first variant of the same scheme and KV dtype (fused, default tiles when measured):
 
     python3 bench/bench_cuda.py --schemes rtn-w4 --kv f16 --fusion both --tiling both
+
+--pdl both times each artifact twice: as usual, and with QLC_CUDA_PDL=1, which launches
+every kernel of an sm_90 artifact as a programmatic dependent launch (off by default).
+--prefill-len 0 skips the long-prompt prefill.
 """
 
 import argparse
@@ -113,17 +117,18 @@ def transformers_decode(torch, model, batch, prompt_len, gen_len, seed):
     return {"decode_tok_s": batch * gen_len / decode, "prefill_tok_s": batch * prompt_len / prefill}
 
 
-def run(cmd, timeout=1800):
+def run(cmd, timeout=1800, env=None):
     log("$", " ".join(map(str, cmd)))
-    p = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, timeout=timeout,
+                       env=env)
     if p.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({p.returncode}): {p.stderr[-2000:]}")
     return p
 
 
-def qlc_bench(bins, art, batch, prompt_len, gen_len):
+def qlc_bench(bins, art, batch, prompt_len, gen_len, env=None):
     p = run([os.path.join(bins, "qlc-run"), art, "--bench", "--batch", batch,
-             "--prompt-len", prompt_len, "--gen-len", gen_len])
+             "--prompt-len", prompt_len, "--gen-len", gen_len], env=env)
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
@@ -144,7 +149,12 @@ def main():
     ap.add_argument("--json", default="", help="also write the results here")
     ap.add_argument("--fusion", default="on", choices=["on", "off", "both"])
     ap.add_argument("--tiling", default="model", choices=["default", "model", "tuned", "both", "all"])
+    ap.add_argument("--pdl", default="off", choices=["on", "off", "both"],
+                    help="programmatic dependent launch (QLC_CUDA_PDL=1, sm_90 artifacts): "
+                         "off (the default), on, or both")
+    ap.add_argument("--keep", action="store_true", help="keep the artifacts in WORK")
     a = ap.parse_args()
+    pdls = {"on": ["on"], "off": ["off"], "both": ["off", "on"]}[a.pdl]
     fusions = {"on": ["on"], "off": ["off"], "both": ["on", "off"]}[a.fusion]
     tilings = {"default": ["default"], "model": ["model"], "tuned": ["tuned"],
                "both": ["default", "tuned"], "all": ["default", "model", "tuned"]}[a.tiling]
@@ -194,27 +204,32 @@ def main():
                     manifest = json.loads(run([os.path.join(a.bin_dir, "qlc"), "inspect", art,
                                                "--json"]).stdout)
                     engine = f"qlc {scheme} kv {kv}"
-                    for b in batches:
-                        r = qlc_bench(a.bin_dir, art, b, a.prompt_len, a.gen_len)
-                        row = {"engine": engine, "variant": variant, "batch": b,
-                               "compile_s": compile_s, **r}
-                        if b in base:
-                            row["vs_transformers"] = r["decode_tok_s"] / base[b]
-                        first.setdefault((b, 0), r["decode_tok_s"])
-                        row["vs_first"] = r["decode_tok_s"] / first[(b, 0)]
-                        if b == 1:
-                            w, kvb, _ = bytes_per_token(manifest, a.prompt_len, a.gen_len)
-                            row["bytes_per_token"] = w + kvb
-                            row["bw_fraction"] = r["decode_tok_s"] * (w + kvb) / bw
-                        results["rows"].append(row)
-                        log(row)
-                    r = qlc_bench(a.bin_dir, art, 1, a.prefill_len, 4)
-                    first.setdefault((1, a.prefill_len), r["prefill_tok_s"])
-                    results["rows"].append({"engine": engine, "variant": variant, "batch": 1,
-                                            "prefill_len": a.prefill_len, **r,
-                                            "vs_first": r["prefill_tok_s"]
-                                            / first[(1, a.prefill_len)]})
-                    os.remove(art)
+                    for pdl in pdls:
+                        env = dict(os.environ, QLC_CUDA_PDL="1" if pdl == "on" else "0")
+                        var = variant if pdl == "off" else variant + ", pdl on"
+                        for b in batches:
+                            r = qlc_bench(a.bin_dir, art, b, a.prompt_len, a.gen_len, env)
+                            row = {"engine": engine, "variant": var, "batch": b,
+                                   "compile_s": compile_s, **r}
+                            if b in base:
+                                row["vs_transformers"] = r["decode_tok_s"] / base[b]
+                            first.setdefault((b, 0), r["decode_tok_s"])
+                            row["vs_first"] = r["decode_tok_s"] / first[(b, 0)]
+                            if b == 1:
+                                w, kvb, _ = bytes_per_token(manifest, a.prompt_len, a.gen_len)
+                                row["bytes_per_token"] = w + kvb
+                                row["bw_fraction"] = r["decode_tok_s"] * (w + kvb) / bw
+                            results["rows"].append(row)
+                            log(row)
+                        if a.prefill_len > 0:
+                            r = qlc_bench(a.bin_dir, art, 1, a.prefill_len, 4, env)
+                            first.setdefault((1, a.prefill_len), r["prefill_tok_s"])
+                            results["rows"].append({"engine": engine, "variant": var, "batch": 1,
+                                                    "prefill_len": a.prefill_len, **r,
+                                                    "vs_first": r["prefill_tok_s"]
+                                                    / first[(1, a.prefill_len)]})
+                    if not a.keep:
+                        os.remove(art)
                     if a.json:  # what is done so far survives a later failure
                         with open(a.json, "w") as f:
                             json.dump(results, f, indent=1)

@@ -9,10 +9,10 @@
 //          zero rounded down from the head's min, scale up from (max - zero) / 255,
 //          with the same f32 operations, unfused, as the x86 store (bit-identical codes).
 // attention() first encodes the step's k and v rows (one warp per head row), then one
-// block per (token, query head) attends positions [lo, pos] of the token's slot: each
-// thread scores one position per round of NT positions (q in shared memory, the cached
-// head widened or dequantized as it is read), an online softmax over rounds, and each
-// thread accumulates the weighted values of its channels. With inv_freq (qlc-fuse-rope)
+// block per (token, query head) attends positions [lo, pos] of the token's slot: its
+// warps (16 for decode steps, 4 for prefill) take tiles of 32 positions in turn, each with
+// its own online softmax (q in shared memory, the cached head widened or dequantized as it
+// is read), and their partial sums are combined at the end. With inv_freq (qlc-fuse-rope)
 // q and k arrive unrotated: a k head is rotated into shared memory before it is
 // encoded, a q head as it is loaded into shared memory (rope_pair, the rope kernel's
 // arithmetic).
@@ -58,6 +58,18 @@ struct KvF32 {
   template <int HD> __device__ static float value(const uint8_t *h, int c) {
     return reinterpret_cast<const float *>(h)[c];
   }
+  /// Channels c0 .. c0 + C - 1 (C % 4 == 0, c0 % C == 0, all < HD) in 16-byte loads.
+  template <int HD, int C> __device__ static void values(const uint8_t *h, int c0, float (&v)[C]) {
+    const float4 *p = reinterpret_cast<const float4 *>(h) + c0 / 4;
+#pragma unroll
+    for (int i = 0; i < C / 4; ++i) {
+      const float4 f = p[i];
+      v[4 * i] = f.x;
+      v[4 * i + 1] = f.y;
+      v[4 * i + 2] = f.z;
+      v[4 * i + 3] = f.w;
+    }
+  }
 };
 
 struct KvF16 {
@@ -95,6 +107,20 @@ struct KvF16 {
   }
   template <int HD> __device__ static float value(const uint8_t *h, int c) {
     return __half2float(reinterpret_cast<const f16 *>(h)[c]);
+  }
+  /// Channels c0 .. c0 + C - 1 (C % 4 == 0, c0 % C == 0, all < HD) in 8-byte loads.
+  template <int HD, int C> __device__ static void values(const uint8_t *h, int c0, float (&v)[C]) {
+    const uint2 *p = reinterpret_cast<const uint2 *>(h) + c0 / 4;
+#pragma unroll
+    for (int i = 0; i < C / 4; ++i) {
+      const uint2 u = p[i];
+      const float2 a = __half22float2(*reinterpret_cast<const __half2 *>(&u.x));
+      const float2 b = __half22float2(*reinterpret_cast<const __half2 *>(&u.y));
+      v[4 * i] = a.x;
+      v[4 * i + 1] = a.y;
+      v[4 * i + 2] = b.x;
+      v[4 * i + 3] = b.y;
+    }
   }
 };
 
@@ -156,6 +182,21 @@ struct KvI8 {
     const __half2 p = *reinterpret_cast<const __half2 *>(h);
     return __high2float(p) + __low2float(p) * static_cast<float>(h[4 + c]);
   }
+  /// Channels c0 .. c0 + C - 1 (C % 4 == 0, c0 % C == 0, all < HD), codes in 4-byte loads;
+  /// the same arithmetic as value().
+  template <int HD, int C> __device__ static void values(const uint8_t *h, int c0, float (&v)[C]) {
+    const __half2 p = *reinterpret_cast<const __half2 *>(h);
+    const float sc = __low2float(p), zero = __high2float(p);
+    const uchar4 *codes = reinterpret_cast<const uchar4 *>(h + 4) + c0 / 4;
+#pragma unroll
+    for (int i = 0; i < C / 4; ++i) {
+      const uchar4 c = codes[i];
+      v[4 * i] = zero + sc * static_cast<float>(c.x);
+      v[4 * i + 1] = zero + sc * static_cast<float>(c.y);
+      v[4 * i + 2] = zero + sc * static_cast<float>(c.z);
+      v[4 * i + 3] = zero + sc * static_cast<float>(c.w);
+    }
+  }
 };
 
 /// Bytes of one cache row (KVH heads) and the row of (slot, layer, k|v) at `pos`.
@@ -178,6 +219,7 @@ __global__ void __launch_bounds__(kWarpSize)
                     const int32_t *__restrict__ positions, const int32_t *__restrict__ slots,
                     int layer, const float *__restrict__ k, const float *__restrict__ v,
                     const float *__restrict__ inv_freq) {
+  pdl_enter();
   const int which = blockIdx.x % 2, g = (blockIdx.x / 2) % KVH;
   const int64_t t = blockIdx.x / (2 * KVH);
   const float *src = (which == 0 ? k : v) + t * (KVH * HD) + g * HD;
@@ -195,25 +237,62 @@ __global__ void __launch_bounds__(kWarpSize)
   KV::template store_warp<HD>(dst, src, threadIdx.x);
 }
 
-constexpr int kAttnThreads = 128;
+/// acc[i] += p_u * value(row u, channel c0 + i) for rows u = r .. r + R - 1 of a tile: the
+/// row offsets `off` and weights `p` come from the lanes that scored them (shuffles); all
+/// loads are issued before the products. Channels c0 .. c0 + CPL - 1 are read in 8- or
+/// 16-byte loads where HD == 32 * CPL and CPL % 4 == 0.
+template <class KV, int HD, int CPL, int R>
+__device__ __forceinline__ void accumulate_rows(float (&acc)[CPL], const uint8_t *vbase,
+                                                int64_t off, float p, int r, int c0) {
+  constexpr bool WIDE = HD == kWarpSize * CPL && CPL % 4 == 0;
+  float vv[R][CPL];
+#pragma unroll
+  for (int u = 0; u < R; ++u) {
+    const uint8_t *vr = vbase + __shfl_sync(kFullMask, off, r + u);
+    if constexpr (WIDE) {
+      KV::template values<HD, CPL>(vr, c0, vv[u]);
+    } else {
+#pragma unroll
+      for (int i = 0; i < CPL; ++i)
+        vv[u][i] = c0 + i < HD ? KV::template value<HD>(vr, c0 + i) : 0.0f;
+    }
+  }
+#pragma unroll
+  for (int u = 0; u < R; ++u) {
+    const float pu = __shfl_sync(kFullMask, p, r + u);
+#pragma unroll
+    for (int i = 0; i < CPL; ++i)
+      acc[i] = fmaf(pu, vv[u][i], acc[i]);
+  }
+}
 
-template <int L, int H, int KVH, int HD, int WINDOW, class KV, int P>
-__global__ void __launch_bounds__(kAttnThreads, 4)
+/// One block of NW warps per (token, query head). The warps take tiles of 32 positions in
+/// turn (warp w: positions lo + 32 (w + NW i) ...): each lane scores one position of the
+/// tile, the warp keeps its own online softmax (maximum, denominator) by shuffles, and each
+/// lane accumulates the weighted values of its CPL consecutive channels over the tile's
+/// rows, RB rows' loads (8 or 16 bytes each where HD % 128 == 0) in flight before their
+/// products. The warps' partial results are combined at the end through shared memory
+/// (flash-decoding within a block). Decode steps (few tokens, so few blocks) take 16 warps,
+/// so that a head's positions are read by many loads at once; prefill takes 4.
+template <int L, int H, int KVH, int HD, int WINDOW, class KV, int P, int NW>
+__global__ void __launch_bounds__(NW * kWarpSize)
     attention_kernel(void *kv, const int32_t *__restrict__ table, int64_t max_pages,
                      const int32_t *__restrict__ positions,
                      const int32_t *__restrict__ slots, int layer, float scale,
                      const float *__restrict__ q, float *__restrict__ out,
                      const float *__restrict__ inv_freq) {
-  constexpr int NT = kAttnThreads;
+  pdl_enter();
+  constexpr int NT = NW * kWarpSize, RB = 16;
   constexpr int HDP = (HD + 3) / 4 * 4;
-  constexpr int CPT = (HD + NT - 1) / NT; // channels per thread
+  constexpr int CPL = (HD + kWarpSize - 1) / kWarpSize; // channels per lane
   constexpr int G = H / KVH;
   constexpr int64_t HB = KV::template head_bytes<HD>(), ROWB = kv_row_bytes<KV, KVH, HD>();
   __shared__ __align__(16) float qs[HDP];
-  __shared__ float ps[NT];
-  __shared__ float red[NT / kWarpSize];
+  __shared__ float wmx[NW], wden[NW];
+  __shared__ float wacc[NW][CPL * kWarpSize];
   const int64_t t = blockIdx.x / H;
   const int h = blockIdx.x % H, g = h / G, tid = threadIdx.x;
+  const int warp = tid / kWarpSize, lane = tid % kWarpSize, c0 = lane * CPL;
   const int32_t slot = slots[t], pos = positions[t];
   const int32_t lo = (WINDOW > 0 && pos >= WINDOW) ? pos - WINDOW + 1 : 0;
   const float *qh = q + t * (H * HD) + h * HD;
@@ -231,69 +310,68 @@ __global__ void __launch_bounds__(kAttnThreads, 4)
   float qsum = 0.0f;
   for (int i = 0; i < HD; ++i)
     qsum += qs[i];
-  // Each thread scores one position a round: its row through the block table. The
-  // values are read a page at a time (a page's rows are contiguous).
   const int32_t *pages = table + slot * max_pages;
   constexpr int64_t PAGE_STRIDE = int64_t{L} * 2 * P * ROWB; // bytes of one page
   const uint8_t *kbase = static_cast<const uint8_t *>(kv) + (int64_t{layer} * 2 * P) * ROWB + g * HB;
   const uint8_t *vbase = kbase + int64_t{P} * ROWB;
-  float mx = -INFINITY, den = 0.0f, acc[CPT];
+  float mx = -INFINITY, den = 0.0f, acc[CPL];
 #pragma unroll
-  for (int i = 0; i < CPT; ++i)
+  for (int i = 0; i < CPL; ++i)
     acc[i] = 0.0f;
-  for (int32_t j0 = lo; j0 <= pos; j0 += NT) {
-    const int32_t j = j0 + tid;
-    const float sc = j <= pos ? KV::template dot<HD>(qs, qsum,
-                                                     kbase + pages[j / P] * PAGE_STRIDE +
-                                                         (j % P) * ROWB) *
-                                    scale
-                              : -INFINITY;
-    const float nmx = fmaxf(mx, block_max<NT>(sc, red));
+  for (int32_t j0 = lo + warp * kWarpSize; j0 <= pos; j0 += NW * kWarpSize) {
+    const int32_t j = j0 + lane;
+    const bool valid = j <= pos;
+    // The lane's row: its key now, and (shuffled) every lane's value row below.
+    const int64_t off = valid ? pages[j / P] * PAGE_STRIDE + (j % P) * ROWB : 0;
+    const float sc = valid ? KV::template dot<HD>(qs, qsum, kbase + off) * scale : -INFINITY;
+    const float nmx = fmaxf(mx, warp_max(sc)); // finite: position j0 is valid
     const float corr = expf(mx - nmx);
-    const float p = j <= pos ? expf(sc - nmx) : 0.0f;
-    ps[tid] = p;
-    den = den * corr + block_sum<NT>(p, red); // its barriers publish ps
-    const int n = pos - j0 + 1 < NT ? pos - j0 + 1 : NT;
+    const float p = valid ? expf(sc - nmx) : 0.0f;
+    den = den * corr + warp_sum(p);
 #pragma unroll
-    for (int i = 0; i < CPT; ++i) {
-      const int c = tid + i * NT;
-      if (c < HD) {
-        float a = acc[i] * corr;
-        for (int jj = 0; jj < n;) {
-          const int32_t jp = j0 + jj; // a run of positions within one page
-          const int run = P - jp % P < n - jj ? P - jp % P : n - jj;
-          const uint8_t *vr = vbase + pages[jp / P] * PAGE_STRIDE + (jp % P) * ROWB;
-          int r = 0;
-          // 8 rows' loads in flight before their products: the loop is bound by the
-          // latency of these loads, not by the FMAs.
-          for (; r + 8 <= run; r += 8) {
-            float vv[8];
-#pragma unroll
-            for (int u = 0; u < 8; ++u)
-              vv[u] = KV::template value<HD>(vr + (r + u) * ROWB, c);
-#pragma unroll
-            for (int u = 0; u < 8; ++u)
-              a = fmaf(ps[jj + r + u], vv[u], a);
-          }
-          for (; r < run; ++r)
-            a = fmaf(ps[jj + r], KV::template value<HD>(vr + r * ROWB, c), a);
-          jj += run;
-        }
-        acc[i] = a;
-      }
-    }
+    for (int i = 0; i < CPL; ++i)
+      acc[i] *= corr;
+    const int n = pos - j0 + 1 < kWarpSize ? pos - j0 + 1 : kWarpSize;
+    int r = 0;
+    for (; r + RB <= n; r += RB)
+      accumulate_rows<KV, HD, CPL, RB>(acc, vbase, off, p, r, c0);
+    for (; r + 4 <= n; r += 4)
+      accumulate_rows<KV, HD, CPL, 4>(acc, vbase, off, p, r, c0);
+    for (; r < n; ++r)
+      accumulate_rows<KV, HD, CPL, 1>(acc, vbase, off, p, r, c0);
     mx = nmx;
-    __syncthreads(); // ps is rewritten next round
   }
-  const float inv = 1.0f / den;
-  float *o = out + t * (H * HD) + h * HD;
+  if (lane == 0) {
+    wmx[warp] = mx;
+    wden[warp] = den;
+  }
 #pragma unroll
-  for (int i = 0; i < CPT; ++i) {
-    const int c = tid + i * NT;
-    if (c < HD)
-      o[c] = acc[i] * inv;
+  for (int i = 0; i < CPL; ++i)
+    wacc[warp][c0 + i] = acc[i];
+  __syncthreads();
+  float m = -INFINITY; // finite: warp 0 scored position lo
+#pragma unroll
+  for (int w = 0; w < NW; ++w)
+    m = fmaxf(m, wmx[w]);
+  float f[NW], d = 0.0f;
+#pragma unroll
+  for (int w = 0; w < NW; ++w) {
+    f[w] = wmx[w] == -INFINITY ? 0.0f : expf(wmx[w] - m); // a warp with no positions: 0
+    d += wden[w] * f[w];
+  }
+  const float inv = 1.0f / d;
+  float *o = out + t * (H * HD) + h * HD;
+  for (int c = tid; c < HD; c += NT) {
+    float a = 0.0f;
+#pragma unroll
+    for (int w = 0; w < NW; ++w)
+      a = fmaf(wacc[w][c], f[w], a);
+    o[c] = a * inv;
   }
 }
+
+/// Steps of up to this many tokens take the decode configuration of attention_kernel.
+constexpr int64_t kAttnDecodeTokens = 8;
 
 /// Causal attention of M tokens (q rows [M, H*HD], k/v rows [M, KVH*HD]) over the paged
 /// cache `kv` (pages of P positions, block table `table` of max_pages entries a slot),
@@ -310,11 +388,16 @@ void attention(cudaStream_t s, void *kv, const int32_t *table, int64_t max_pages
   static_assert(P > 0, "pages hold at least one position");
   if (M <= 0)
     return;
-  kv_store_kernel<L, KVH, HD, KV, P><<<static_cast<unsigned>(M * KVH * 2), kWarpSize, 0, s>>>(
-      kv, table, max_pages, positions, slots, layer, k, v, inv_freq);
-  attention_kernel<L, H, KVH, HD, WINDOW, KV, P>
-      <<<static_cast<unsigned>(M * H), kAttnThreads, 0, s>>>(kv, table, max_pages, positions,
-                                                            slots, layer, scale, q, out, inv_freq);
+  launch_kernel(kv_store_kernel<L, KVH, HD, KV, P>, static_cast<unsigned>(M * KVH * 2), kWarpSize,
+                0, s, kv, table, max_pages, positions, slots, layer, k, v, inv_freq);
+  if (M <= kAttnDecodeTokens)
+    launch_kernel(attention_kernel<L, H, KVH, HD, WINDOW, KV, P, 16>,
+                  static_cast<unsigned>(M * H), 16 * kWarpSize, 0, s, kv, table, max_pages,
+                  positions, slots, layer, scale, q, out, inv_freq);
+  else
+    launch_kernel(attention_kernel<L, H, KVH, HD, WINDOW, KV, P, 4>,
+                  static_cast<unsigned>(M * H), 4 * kWarpSize, 0, s, kv, table, max_pages,
+                  positions, slots, layer, scale, q, out, inv_freq);
 }
 
 } // namespace cuda

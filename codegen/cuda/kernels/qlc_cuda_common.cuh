@@ -10,8 +10,10 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 namespace qlc {
 namespace cuda {
@@ -71,21 +73,6 @@ template <int NT> __device__ __forceinline__ float block_sum(float v, float *red
     return warp_sum(l < NT / kWarpSize ? red[l] : 0.0f);
   }
 }
-template <int NT> __device__ __forceinline__ float block_max(float v, float *red) {
-  static_assert(NT % kWarpSize == 0, "whole warps");
-  v = warp_max(v);
-  if constexpr (NT == kWarpSize) {
-    return v;
-  } else {
-    const int w = threadIdx.x / kWarpSize, l = threadIdx.x % kWarpSize;
-    __syncthreads();
-    if (l == 0)
-      red[w] = v;
-    __syncthreads();
-    return warp_max(l < NT / kWarpSize ? red[l] : -INFINITY);
-  }
-}
-
 /// An unsigned integer type of B bytes, for one wide load.
 template <int B> struct RawOf;
 template <> struct RawOf<16> { using type = uint4; };
@@ -159,6 +146,69 @@ template <class T, int K> constexpr int vec_elems() {
   while (e > 1 && K % e != 0)
     e /= 2;
   return e;
+}
+
+/// Programmatic dependent launch (sm_90 and newer), opt-in: QLC_CUDA_PDL=1 in the
+/// environment launches every kernel of an sm_90 artifact (the generated code defines
+/// QLC_CUDA_PDL for those) with programmatic stream serialization, so its blocks may start
+/// while the previous kernel on the stream is still running. Every kernel therefore calls
+/// pdl_wait() -- which returns once the previous kernel has completed and its writes are
+/// visible -- in every thread before it reads anything another kernel wrote and before it
+/// writes anything; only loads of constant data (weights) may come before it. Since each
+/// kernel waits for its predecessor before it can complete, the waits chain: a kernel also
+/// sees the writes of every earlier kernel. pdl_trigger() lets the next kernel be scheduled
+/// once every block of this one has called it (or exited). Launched the usual way, or on
+/// older architectures, both are no-ops. It is off by default: on an H200 it did not change
+/// batch-1 decode of a 7B-shaped int4 model and made batch 16 13 % slower
+/// (docs/performance.md).
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+/// Both, for kernels with nothing to load before the wait.
+__device__ __forceinline__ void pdl_enter() {
+  pdl_trigger();
+  pdl_wait();
+}
+
+#ifndef QLC_CUDA_PDL
+#define QLC_CUDA_PDL 0
+#endif
+
+inline bool pdl_enabled() {
+  static const bool on = [] {
+    const char *e = std::getenv("QLC_CUDA_PDL");
+    return QLC_CUDA_PDL != 0 && e != nullptr && std::atoi(e) != 0;
+  }();
+  return on;
+}
+
+/// Enqueues kernel<<<grid, block, smem, s>>>(args...), as a programmatic dependent launch
+/// where pdl_enabled().
+template <class... Params, class... Args>
+void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                   Args &&...args) {
+  if (pdl_enabled()) {
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+  } else {
+    kernel<<<grid, block, smem, s>>>(std::forward<Args>(args)...);
+  }
 }
 
 /// Blocks for a grid-stride loop over n items, at most `cap`.

@@ -17,6 +17,7 @@ template <int D> constexpr int row_threads() {
 template <int D, class T>
 __global__ void embedding_kernel(int64_t M, const int32_t *__restrict__ ids,
                                  const T *__restrict__ table, float *__restrict__ y) {
+  pdl_enter();
   const int64_t t = blockIdx.x;
   const T *row = table + static_cast<int64_t>(ids[t]) * D;
   for (int i = threadIdx.x; i < D; i += blockDim.x)
@@ -28,7 +29,8 @@ template <int D, class T>
 void embedding(cudaStream_t s, int64_t M, const int32_t *ids, const T *table, float *y) {
   if (M <= 0)
     return;
-  embedding_kernel<D, T><<<static_cast<unsigned>(M), row_threads<D>(), 0, s>>>(M, ids, table, y);
+  launch_kernel(embedding_kernel<D, T>, static_cast<unsigned>(M), row_threads<D>(), 0, s, M, ids,
+                table, y);
 }
 
 /// Threads of the norm kernels: a row is read once into registers, NORM_PER elements a
@@ -63,6 +65,7 @@ template <int D, int NT>
 __global__ void __launch_bounds__(NT)
     rms_norm_kernel(const float *__restrict__ x, const float *__restrict__ w, float eps,
                     float *__restrict__ y) {
+  pdl_enter();
   constexpr int PER = (D + NT - 1) / NT;
   __shared__ float red[NT / kWarpSize];
   const int64_t t = blockIdx.x;
@@ -80,7 +83,7 @@ template <int D> void rms_norm(cudaStream_t s, int64_t M, const float *x, const 
   if (M <= 0)
     return;
   constexpr int NT = norm_threads<D>();
-  rms_norm_kernel<D, NT><<<static_cast<unsigned>(M), NT, 0, s>>>(x, w, eps, y);
+  launch_kernel(rms_norm_kernel<D, NT>, static_cast<unsigned>(M), NT, 0, s, x, w, eps, y);
 }
 
 /// sum = a + b, then y = rms_norm(sum). sum may alias a or b (each element is read and
@@ -89,6 +92,7 @@ template <int D, int NT>
 __global__ void __launch_bounds__(NT)
     add_rms_norm_kernel(const float *a, const float *b, const float *__restrict__ w, float eps,
                         float *sum, float *__restrict__ y) {
+  pdl_enter();
   constexpr int PER = (D + NT - 1) / NT;
   __shared__ float red[NT / kWarpSize];
   const int64_t t = blockIdx.x;
@@ -113,7 +117,8 @@ void add_rms_norm(cudaStream_t s, int64_t M, const float *a, const float *b, con
   if (M <= 0)
     return;
   constexpr int NT = norm_threads<D>();
-  add_rms_norm_kernel<D, NT><<<static_cast<unsigned>(M), NT, 0, s>>>(a, b, w, eps, sum, y);
+  launch_kernel(add_rms_norm_kernel<D, NT>, static_cast<unsigned>(M), NT, 0, s, a, b, w, eps, sum,
+                y);
 }
 
 /// Rotates the pair (a, b) of channels i and i + HD/2 of a head at position p by the
@@ -133,6 +138,7 @@ template <int D, int HD, int NT>
 __global__ void __launch_bounds__(NT)
     rope_kernel(const int32_t *__restrict__ pos, const float *__restrict__ inv_freq,
                 const float *x, float *y) {
+  pdl_enter();
   constexpr int H2 = HD / 2;
   const int64_t t = blockIdx.x;
   const float p = static_cast<float>(pos[t]);
@@ -152,7 +158,8 @@ void rope(cudaStream_t s, int64_t M, const int32_t *pos, const float *inv_freq, 
   // Several blocks a row: a decode step's one row is spread over the multiprocessors.
   constexpr int NT = row_threads<D / 2>();
   constexpr unsigned PARTS = (D / 2 + NT - 1) / NT;
-  rope_kernel<D, HD, NT><<<dim3(static_cast<unsigned>(M), PARTS), NT, 0, s>>>(pos, inv_freq, x, y);
+  launch_kernel(rope_kernel<D, HD, NT>, dim3(static_cast<unsigned>(M), PARTS), NT, 0, s, pos,
+                inv_freq, x, y);
 }
 
 __device__ __forceinline__ float silu_times(float g, float u) {
@@ -161,6 +168,7 @@ __device__ __forceinline__ float silu_times(float g, float u) {
 
 template <int D>
 __global__ void silu_mul_kernel(int64_t n, const float *gate, const float *up, float *y) {
+  pdl_enter();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     y[i] = silu_times(gate[i], up[i]);
@@ -172,11 +180,12 @@ void silu_mul(cudaStream_t s, int64_t M, const float *gate, const float *up, flo
   const int64_t n = M * D;
   if (n <= 0)
     return;
-  silu_mul_kernel<D><<<grid_for(n, 256), 256, 0, s>>>(n, gate, up, y);
+  launch_kernel(silu_mul_kernel<D>, grid_for(n, 256), 256, 0, s, n, gate, up, y);
 }
 
 template <int I>
 __global__ void swiglu_kernel(int64_t M, const float *__restrict__ x, float *__restrict__ y) {
+  pdl_enter();
   const int64_t n = M * I;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -189,11 +198,12 @@ __global__ void swiglu_kernel(int64_t M, const float *__restrict__ x, float *__r
 template <int I> void swiglu(cudaStream_t s, int64_t M, const float *x, float *y) {
   if (M <= 0)
     return;
-  swiglu_kernel<I><<<grid_for(M * I, 256), 256, 0, s>>>(M, x, y);
+  launch_kernel(swiglu_kernel<I>, grid_for(M * I, 256), 256, 0, s, M, x, y);
 }
 
 template <int D, int OFF, int W>
 __global__ void split_cols_kernel(int64_t M, const float *__restrict__ x, float *__restrict__ y) {
+  pdl_enter();
   const int64_t n = M * W;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
@@ -206,10 +216,11 @@ void split_cols(cudaStream_t s, int64_t M, const float *x, float *y) {
   static_assert(OFF >= 0 && W > 0 && OFF + W <= D, "the columns lie inside the row");
   if (M <= 0)
     return;
-  split_cols_kernel<D, OFF, W><<<grid_for(M * W, 256), 256, 0, s>>>(M, x, y);
+  launch_kernel(split_cols_kernel<D, OFF, W>, grid_for(M * W, 256), 256, 0, s, M, x, y);
 }
 
 template <int D> __global__ void add_kernel(int64_t n, const float *a, const float *b, float *y) {
+  pdl_enter();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     y[i] = a[i] + b[i];
@@ -220,7 +231,7 @@ template <int D> void add(cudaStream_t s, int64_t M, const float *a, const float
   const int64_t n = M * D;
   if (n <= 0)
     return;
-  add_kernel<D><<<grid_for(n, 256), 256, 0, s>>>(n, a, b, y);
+  launch_kernel(add_kernel<D>, grid_for(n, 256), 256, 0, s, n, a, b, y);
 }
 
 } // namespace cuda

@@ -69,6 +69,10 @@ __global__ void __launch_bounds__(Cfg::KW * kWarpSize)
   const float *xr = x + static_cast<int64_t>(tok ? g : 0) * K;
   const uint8_t *q0 = q + (ok0 ? row0 : 0) * ROW_BYTES, *q1 = q + (ok1 ? row1 : 0) * ROW_BYTES;
   float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  pdl_trigger();
+  // The first quads' weights are requested before waiting for the previous kernel (x is
+  // its output): their latency overlaps that kernel's tail.
+  bool waited = false;
   for (int qb = warp; qb < QD; qb += KW * UNQ) {
     uint4 w0[UNQ], w1[UNQ];
 #pragma unroll
@@ -77,6 +81,10 @@ __global__ void __launch_bounds__(Cfg::KW * kWarpSize)
       const bool in = qd < QD && c < CH;
       w0[u] = in && ok0 ? __ldg(reinterpret_cast<const uint4 *>(q0 + c * 16)) : make_uint4(0, 0, 0, 0);
       w1[u] = in && ok1 ? __ldg(reinterpret_cast<const uint4 *>(q1 + c * 16)) : make_uint4(0, 0, 0, 0);
+    }
+    if (!waited) {
+      pdl_wait();
+      waited = true;
     }
 #pragma unroll
     for (int u = 0; u < UNQ; ++u) {
@@ -124,6 +132,8 @@ __global__ void __launch_bounds__(Cfg::KW * kWarpSize)
       acc[3] = fmaf(s1, part[3], acc[3]);
     }
   }
+  if (!waited)
+    pdl_wait();
   // acc: rows g (0, 1) and g + 8 (2, 3) of the block, tokens 2t and 2t + 1.
   red[warp][g][2 * t] = acc[0];
   red[warp][g][2 * t + 1] = acc[1];
@@ -150,8 +160,8 @@ void launch_gemv_w4(cudaStream_t s, int64_t M, const float *x, const uint8_t *qw
                     const f16 *scales, const uint8_t *zeros, const float *bias, float *y) {
   static_assert(gemv_w4_applies<K, G>(), "gemv_w4: K % 32 == 0 and G % 128 == 0 or G >= K");
   const unsigned blocks = static_cast<unsigned>(ceil_div(N, 16));
-  gemv_w4_kernel<K, N, G, Cfg><<<blocks, Cfg::KW * kWarpSize, 0, s>>>(
-      static_cast<int>(M), x, qweight, scales, zeros, bias, y);
+  launch_kernel(gemv_w4_kernel<K, N, G, Cfg>, blocks, Cfg::KW * kWarpSize, 0, s,
+                static_cast<int>(M), x, qweight, scales, zeros, bias, y);
 }
 
 } // namespace cuda

@@ -15,6 +15,7 @@ namespace cuda {
 template <int D>
 __global__ void gather_rows_kernel(int64_t n, const int32_t *__restrict__ rows,
                                    const float *__restrict__ x, float *__restrict__ tmp) {
+  pdl_enter();
   const int64_t r = blockIdx.x;
   const float *src = x + static_cast<int64_t>(rows[r]) * D;
   for (int i = threadIdx.x; i < D; i += blockDim.x)
@@ -28,8 +29,8 @@ void logits(cudaStream_t s, int64_t n_logits, const int32_t *rows, const float *
             float *tmp, float *out) {
   if (n_logits <= 0)
     return;
-  gather_rows_kernel<D><<<static_cast<unsigned>(n_logits), row_threads<D>(), 0, s>>>(
-      n_logits, rows, x, tmp);
+  launch_kernel(gather_rows_kernel<D>, static_cast<unsigned>(n_logits), row_threads<D>(), 0, s,
+                n_logits, rows, x, tmp);
   linear<D, V, WT, T>(s, n_logits, tmp, w, nullptr, out);
 }
 

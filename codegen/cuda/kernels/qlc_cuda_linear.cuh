@@ -76,6 +76,7 @@ template <class Src, int K, int N, int MT, class Cfg = GemvCfg<>>
 __global__ void __launch_bounds__(Cfg::THREADS, 16 / Cfg::WARPS)
     gemv_kernel(int M, const float *__restrict__ x, Src src, const float *__restrict__ bias,
                 float *__restrict__ y) {
+  pdl_enter();
   constexpr int E = Src::E, NR = Cfg::template rows<Src>(), UN = Cfg::template unroll<Src>();
   constexpr int kGemvWarps = Cfg::WARPS, kGemvThreads = Cfg::THREADS;
   constexpr int KPAD = static_cast<int>(round_up(K, E));
@@ -168,19 +169,20 @@ void launch_gemv(cudaStream_t s, int64_t M, const float *x, const Src &src, cons
   const int m = static_cast<int>(M);
   constexpr int T = Cfg::THREADS;
   if (M == 1)
-    gemv_kernel<Src, K, N, 1, Cfg><<<blocks, T, 0, s>>>(m, x, src, bias, y);
+    launch_kernel(gemv_kernel<Src, K, N, 1, Cfg>, blocks, T, 0, s, m, x, src, bias, y);
   else if (M == 2)
-    gemv_kernel<Src, K, N, 2, Cfg><<<blocks, T, 0, s>>>(m, x, src, bias, y);
+    launch_kernel(gemv_kernel<Src, K, N, 2, Cfg>, blocks, T, 0, s, m, x, src, bias, y);
   else if (M <= 4)
-    gemv_kernel<Src, K, N, 4, Cfg><<<blocks, T, 0, s>>>(m, x, src, bias, y);
+    launch_kernel(gemv_kernel<Src, K, N, 4, Cfg>, blocks, T, 0, s, m, x, src, bias, y);
   else
-    gemv_kernel<Src, K, N, 8, Cfg><<<blocks, T, 0, s>>>(m, x, src, bias, y);
+    launch_kernel(gemv_kernel<Src, K, N, 8, Cfg>, blocks, T, 0, s, m, x, src, bias, y);
 }
 
 template <class Src, int K, int N>
 __global__ void __launch_bounds__(kGemmThreads, 2)
     gemm_kernel(int64_t M, const float *__restrict__ x, Src src, const float *__restrict__ bias,
                 float *__restrict__ y) {
+  pdl_enter();
   constexpr int BM = kGemmBM, BN = kGemmBN, BK = kGemmBK;
   constexpr int TM = BM / 16, TN = BN / 16;
   static_assert(BM * BK == 4 * kGemmThreads && BN * BK == 4 * kGemmThreads, "4 loads each");
@@ -240,7 +242,7 @@ void launch_gemm(cudaStream_t s, int64_t M, const float *x, const Src &src, cons
                  float *y) {
   const dim3 grid(static_cast<unsigned>(ceil_div(N, kGemmBN)),
                   static_cast<unsigned>(ceil_div(M, kGemmBM)));
-  gemm_kernel<Src, K, N><<<grid, kGemmThreads, 0, s>>>(M, x, src, bias, y);
+  launch_kernel(gemm_kernel<Src, K, N>, grid, kGemmThreads, 0, s, M, x, src, bias, y);
 }
 
 /// W stored as float, f16 or bf16; units of VE elements (one load of VE * sizeof(WT) bytes).

@@ -106,6 +106,7 @@ template <class Cfg, class Src, int K, int N, int XV, bool ASYNC>
 __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS)
     mma_gemm_kernel(int64_t M, const float *__restrict__ x, Src src,
                     const float *__restrict__ bias, float *__restrict__ y, int ktiles_per_split) {
+  pdl_enter();
   constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, LDS = Cfg::LDS;
   constexpr int MI = Cfg::MI, NI = Cfg::NI, XCH = Cfg::XCH, WCH = Cfg::WCH;
   constexpr int NT = Cfg::THREADS;
@@ -272,6 +273,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS)
 /// y[m, n] = bias[n] (or 0): the start of a split-K sum.
 template <int N>
 __global__ void mma_init_kernel(int64_t M, const float *__restrict__ bias, float *__restrict__ y) {
+  pdl_enter();
   const int64_t total = M * N;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
@@ -309,15 +311,15 @@ void launch_mma_cfg(cudaStream_t s, int64_t M, const float *x, const Src &src, c
   const int per = static_cast<int>(ceil_div(KT, splits));
   splits = static_cast<int>(ceil_div(KT, per)); // no empty split
   if (splits > 1)
-    mma_init_kernel<N><<<grid_for(M * N, 256, 1024), 256, 0, s>>>(M, bias, y);
+    launch_kernel(mma_init_kernel<N>, grid_for(M * N, 256, 1024), 256, 0, s, M, bias, y);
   const dim3 grid(static_cast<unsigned>(ceil_div(N, Cfg::BN)),
                   static_cast<unsigned>(ceil_div(M, Cfg::BM)), static_cast<unsigned>(splits));
   if (K % 4 == 0 && is_aligned(x, 16))
-    mma_gemm_kernel<typename Cfg::Tile, Src, K, N, 4, ASYNC>
-        <<<grid, Cfg::THREADS, 0, s>>>(M, x, src, bias, y, per);
+    launch_kernel(mma_gemm_kernel<typename Cfg::Tile, Src, K, N, 4, ASYNC>, grid, Cfg::THREADS, 0,
+                  s, M, x, src, bias, y, per);
   else
-    mma_gemm_kernel<typename Cfg::Tile, Src, K, N, 1, ASYNC>
-        <<<grid, Cfg::THREADS, 0, s>>>(M, x, src, bias, y, per);
+    launch_kernel(mma_gemm_kernel<typename Cfg::Tile, Src, K, N, 1, ASYNC>, grid, Cfg::THREADS, 0,
+                  s, M, x, src, bias, y, per);
 }
 
 /// The tensor-core GEMM for M > kGemvMaxM rows. ASYNC: see mma_gemm_kernel. T: a

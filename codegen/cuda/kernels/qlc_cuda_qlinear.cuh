@@ -208,6 +208,7 @@ void qlinear_int(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweig
 template <int K>
 __global__ void gather_cols_kernel(int64_t M, const float *__restrict__ x,
                                    const int32_t *__restrict__ perm, float *__restrict__ xp) {
+  pdl_enter();
   const int64_t m = blockIdx.y;
   for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < K; j += gridDim.x * blockDim.x)
     xp[m * K + j] = x[m * K + perm[j]];
@@ -223,7 +224,7 @@ void qlinear_int_perm(cudaStream_t s, int64_t M, const float *x, const int32_t *
   if (M <= 0)
     return;
   const dim3 grid(static_cast<unsigned>(ceil_div(K, 256)), static_cast<unsigned>(M));
-  gather_cols_kernel<K><<<grid, 256, 0, s>>>(M, x, perm, xp);
+  launch_kernel(gather_cols_kernel<K>, grid, 256, 0, s, M, x, perm, xp);
   qlinear_int<K, N, BITS, G, T>(s, M, xp, qweight, scales, zeros, bias, y);
 }
 
