@@ -60,9 +60,10 @@ template <> double decode<cu::KvI8>(const uint8_t *h, int c) {
          static_cast<double>(qlc::to_f32(p[0])) * h[4 + c];
 }
 
-template <int H, int KVH, int HD, int WINDOW, class KV, int P> struct AttentionCase {
+template <int H, int KVH, int HD, int WINDOW, class KV, int P, int64_t MAX_SEQ_ = 128>
+struct AttentionCase {
   static constexpr int L = 2, LAYER = 1, SLOTS = 9;
-  static constexpr int64_t MAX_SEQ = 128;
+  static constexpr int64_t MAX_SEQ = MAX_SEQ_;
   static constexpr int64_t PER_SEQ = (MAX_SEQ + P - 1) / P, PAGES = SLOTS * PER_SEQ + 3;
   using X = typename HostKv<KV>::type;
   static constexpr int64_t HB = X::template head_bytes<HD>(), ROWB = KVH * HB;
@@ -216,6 +217,11 @@ template <int H, int KVH, int HD, int WINDOW, class KV, int P> struct AttentionC
       std::iota(positions.begin(), positions.end(), M == 1 ? 90 : 11);
       fusedRope(start, slots, positions, rng, caseName("prefill", "p0=%d", positions[0]));
     }
+    if constexpr (MAX_SEQ > 128) { // a prefill whose warps (4) take several tiles each
+      std::vector<int32_t> slots(17, 4), positions(17);
+      std::iota(positions.begin(), positions.end(), static_cast<int32_t>(MAX_SEQ - 17));
+      run(start, slots, positions, rng, caseName("prefill", "p0=%d", positions[0]));
+    }
   }
 };
 
@@ -242,4 +248,10 @@ void runAttentionTests() {
   allFormats<8, 2, 64, 5, 5>();
   allFormats<4, 4, 10, 0, 1>();
   allFormats<8, 2, 16, 0, 128>();
+  // Long sequences: decode steps at random positions below 1,100, so that the 16 warps of
+  // the decode configuration take up to 3 tiles of 32 positions each, and the online
+  // softmax rescales a warp's partial sums between tiles.
+  AttentionCase<8, 2, 128, 0, cu::KvF16, 16, 1100>::all();
+  AttentionCase<8, 2, 128, 0, cu::KvI8, 16, 1100>::all();
+  AttentionCase<4, 1, 64, 700, cu::KvF32, 16, 1100>::all();
 }
