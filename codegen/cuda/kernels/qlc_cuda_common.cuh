@@ -159,8 +159,7 @@ template <class T, int K> constexpr int vec_elems() {
 /// sees the writes of every earlier kernel. pdl_trigger() lets the next kernel be scheduled
 /// once every block of this one has called it (or exited). Launched the usual way, or on
 /// older architectures, both are no-ops. It is off by default: on an H200 it did not change
-/// batch-1 decode of a 7B-shaped int4 model and made batch 16 13 % slower
-/// (docs/performance.md).
+/// batch-1 decode of a 7B-shaped int4 model and made batch 16 13 % slower (docs/cuda.md).
 __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
