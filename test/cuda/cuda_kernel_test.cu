@@ -247,34 +247,70 @@ template <int D, int V, class WT> void testLogits(const char *tname) {
   }
 }
 
+/// Random int weights in qlc's packed layout (rows of K codes, low nibble first), with
+/// their scales, zeros and the dequantized values (zero 2^(BITS-1) when not asym).
+template <int K, int N, int BITS, int G> struct IntWeights {
+  static constexpr int64_t GROUPS = (K + G - 1) / G, ROW_BYTES = (int64_t{K} * BITS + 7) / 8;
+  std::vector<uint8_t> q, zeros;
+  std::vector<cu::f16> scales;
+  std::vector<double> wdec;
+  IntWeights(Rng &rng, bool asym) : q(N * ROW_BYTES), zeros(N * GROUPS), scales(N * GROUPS) {
+    for (auto &b : q)
+      b = static_cast<uint8_t>(rng.index(256));
+    for (auto &z : zeros)
+      z = static_cast<uint8_t>(rng.index(1 << BITS));
+    for (auto &s : scales)
+      s = __float2half_rn(rng.uniform(0.002f, 0.05f));
+    wdec.resize(int64_t{N} * K);
+    for (int n = 0; n < N; ++n)
+      for (int k = 0; k < K; ++k) {
+        const uint8_t *row = q.data() + n * ROW_BYTES;
+        const int c = BITS == 8 ? row[k] : (row[k / 2] >> (4 * (k % 2))) & 0xF;
+        const int64_t gi = n * GROUPS + k / G;
+        const double z = asym ? zeros[gi] : (1 << (BITS - 1));
+        wdec[int64_t{n} * K + k] = (c - z) * static_cast<double>(__half2float(scales[gi]));
+      }
+  }
+};
+
 template <int K, int N, int BITS, int G> void testQlinearInt(bool asym) {
-  constexpr int64_t GROUPS = (K + G - 1) / G, ROW_BYTES = (int64_t{K} * BITS + 7) / 8;
   Rng rng(K * 7 + N * 3 + BITS + G + asym);
-  std::vector<uint8_t> q(N * ROW_BYTES), zeros(N * GROUPS);
-  for (auto &b : q)
-    b = static_cast<uint8_t>(rng.index(256));
-  for (auto &z : zeros)
-    z = static_cast<uint8_t>(rng.index(1 << BITS));
-  std::vector<cu::f16> scales(N * GROUPS);
-  for (auto &s : scales)
-    s = __float2half_rn(rng.uniform(0.002f, 0.05f));
-  std::vector<double> wdec(int64_t{N} * K);
-  for (int n = 0; n < N; ++n)
-    for (int k = 0; k < K; ++k) {
-      const uint8_t *row = q.data() + n * ROW_BYTES;
-      const int c = BITS == 8 ? row[k] : (row[k / 2] >> (4 * (k % 2))) & 0xF;
-      const int64_t gi = n * GROUPS + k / G;
-      const double z = asym ? zeros[gi] : (1 << (BITS - 1));
-      wdec[int64_t{n} * K + k] = (c - z) * static_cast<double>(__half2float(scales[gi]));
-    }
-  DevBuf<uint8_t> dq(q), dz(zeros);
-  DevBuf<cu::f16> ds(scales);
-  checkProjection(caseName("qlinear_int", "K=%d N=%d b%d g%d %s", K, N, BITS, G,
-                           asym ? "asym" : "sym"),
-                  K, N, wdec, 1e-5, [&](int M, const float *x, const float *b, float *y) {
-                    cu::qlinear_int<K, N, BITS, G>(0, M, x, dq.p, ds.p, asym ? dz.p : nullptr, b,
-                                                   y);
-                  }, 1e-3, BITS == 4 && cu::gemv_w4_applies<K, G>() ? 0 : cu::kGemvMaxM);
+  IntWeights<K, N, BITS, G> w(rng, asym);
+  DevBuf<uint8_t> dq(w.q), dz(w.zeros);
+  DevBuf<cu::f16> ds(w.scales);
+  checkProjection(
+      caseName("qlinear_int", "K=%d N=%d b%d g%d %s", K, N, BITS, G, asym ? "asym" : "sym"), K, N,
+      w.wdec, 1e-5,
+      [&](int M, const float *x, const float *b, float *y) {
+        cu::qlinear_int<K, N, BITS, G>(0, M, x, dq.p, ds.p, asym ? dz.p : nullptr, b, y);
+      },
+      1e-3, BITS == 4 && cu::gemv_w4_applies<K, G>() ? 0 : cu::kGemvMaxM);
+}
+
+/// The streaming int4 GEMV in launch configurations <KW warps per tile, RT tiles per block,
+/// D quads in flight> other than the one qlinear_int picks for the shape, for 1-4 tokens:
+/// partial last quads, warps without a last quad, quad counts not a multiple of D, a
+/// partial last tile and block. x is rounded to f16 by the kernel, so in the reference too.
+template <int K, int N, int G, int KW, int RT, int D> void testGemvW4Stream(bool asym) {
+  Rng rng(K * 5 + N + KW * 3 + RT * 7 + D);
+  IntWeights<K, N, 4, G> w(rng, asym);
+  DevBuf<uint8_t> dq(w.q), dz(w.zeros);
+  DevBuf<cu::f16> ds(w.scales);
+  auto bias = rng.floats(N, 1.0f);
+  DevBuf<float> dbias(bias);
+  for (int M = 1; M <= 4; ++M) {
+    auto x = rng.floats(int64_t{M} * K, 1.0f);
+    DevBuf<float> dx(x), y(int64_t{M} * N);
+    y.poison();
+    const bool withBias = M % 2 == 1;
+    cu::launch_gemv_w4_stream<K, N, G, KW, RT, D>(0, M, dx.p, dq.p, ds.p, asym ? dz.p : nullptr,
+                                                  withBias ? dbias.p : nullptr, y.p);
+    for (float &v : x)
+      v = __half2float(__float2half_rn(v));
+    check(caseName("gemv_w4_stream", "K=%d N=%d g%d <%d,%d,%d> %s%s", K, N, G, KW, RT, D,
+                   asym ? "asym" : "sym", withBias ? " +bias" : ""),
+          M, y, refLinear(M, K, N, x, w.wdec, withBias ? bias.data() : nullptr), 1e-3);
+  }
 }
 
 /// Act-order: columns stored in the order of a random permutation; y = x[:, perm] * W^T,
@@ -420,6 +456,16 @@ int main(int argc, char **argv) {
   testQlinearInt<1024, 40, 4, 256>(true);
   testQlinearInt<4096, 300, 4, 128>(true);
   testQlinearInt<11008, 77, 4, 128>(false);
+  // The streaming GEMV's configurations (qlinear_int picks by the number of 16-row tiles).
+  testGemvW4Stream<2560, 40, 128, 4, 1, 4>(true);  // 5 quads a warp, D = 4
+  testGemvW4Stream<3488, 75, 128, 8, 1, 4>(false); // partial last quad, warps short of one
+  testGemvW4Stream<1056, 70, 128, 2, 4, 8>(true);  // partial tile and block, 5 quads < D
+  testGemvW4Stream<4096, 33, 128, 2, 2, 8>(true);  // 16 quads a warp, two rounds
+  testGemvW4Stream<1024, 50, 256, 1, 4, 4>(false); // G = 256: two quads a group
+  testGemvW4Stream<160, 40, 160, 1, 2, 2>(true);   // one group a row, 2 quads, one partial
+  testQlinearInt<256, 6200, 4, 128>(true);         // 388 tiles: <2, 2, D>
+  testQlinearInt<416, 17000, 4, 128>(false);       // 1,063 tiles: <4, 1, D>, partial quads
+  testQlinearInt<256, 32100, 4, 128>(true);        // 2,007 tiles: <2, 4, D>
   testQlinearIntPerm<200, 75, 32>();
   testQlinearIntPerm<256, 129, 128>();
 

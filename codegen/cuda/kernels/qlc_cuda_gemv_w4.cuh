@@ -18,9 +18,16 @@
 // per step, and it loads x[token g] at the same 8 positions for B. A quad (4 chunks, 128
 // codes) therefore lies in one group when G % 128 == 0 (or G >= K: one group per row).
 //
-// A block of KW warps takes 16 rows; its warps split the quads of K (quad q to warp q % KW)
-// and add their partial sums through shared memory at the end. Each lane loads UNQ quads
-// (2 x 16 bytes each) before decoding the first, to keep enough bytes in flight.
+// Two kernels share that arithmetic:
+//   * gemv_w4_stream_kernel (1-4 tokens, x staged in shared memory): a block holds RT tiles
+//     of 16 rows, KW warps per tile split its quads, and each lane keeps D quads in flight,
+//     requesting the next as it decodes one; the decode is a LOP3 and an HSUB2 or HFMA2 per
+//     f16 pair, and x is converted to f16 once per block. On an H200 it is 1.2-1.3x faster
+//     than the other at batch 1 and up to 1.9x at 4 tokens (bench/gemv_w4_graph.cu).
+//   * gemv_w4_kernel (up to 8 tokens, x read from global memory): a block of KW warps takes
+//     16 rows, its warps split the quads of K (quad q to warp q % KW), each lane loads UNQ
+//     quads (2 x 16 bytes each) before decoding the first, and the warps add their partial
+//     sums through shared memory at the end.
 // Used by qlinear_int for BITS == 4, M <= kGemvMaxM, K % 32 == 0, G % 128 == 0 or G >= K,
 // 16-byte aligned weights and x; other cases take the generic GEMV.
 #ifndef QLC_CUDA_GEMV_W4_CUH
@@ -153,6 +160,215 @@ __global__ void __launch_bounds__(Cfg::KW * kWarpSize)
   }
 }
 
+/// (a & b) | c in one LOP3 (ptxas otherwise emits an AND and an OR here).
+__device__ __forceinline__ unsigned and_or(unsigned a, unsigned b, unsigned c) {
+  unsigned d;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+
+/// The A pairs j = 0..3 of mma_16816 (as f16 q - zero, exact) of one 32-bit word of 8
+/// codes: a LOP3 puts codes (j, j + 4) of the low or high nibbles into f16 pairs 1024 + q
+/// (j even) or 1024 + 16 q (j odd); an HSUB2 with 1024 + zero or an HFMA2 by 1/16 with
+/// -(64 + zero) makes them q - zero. `zb` and `zb16` are those two f16 pairs' bits.
+__device__ __forceinline__ void w4_decode_word(unsigned w, unsigned zb, unsigned zb16,
+                                               unsigned (&a)[4]) {
+  const __half2 sixteenth = __float2half2_rn(0.0625f);
+  const __half2 bz = *reinterpret_cast<const __half2 *>(&zb);
+  const __half2 bz16 = *reinterpret_cast<const __half2 *>(&zb16);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const unsigned v = h == 0 ? w : w >> 8;
+    const unsigned lo = and_or(v, 0x000F000Fu, 0x64006400u);
+    const unsigned hi = and_or(v, 0x00F000F0u, 0x64006400u);
+    a[2 * h] = half2_bits(__hsub2(*reinterpret_cast<const __half2 *>(&lo), bz));
+    a[2 * h + 1] = half2_bits(__hfma2(*reinterpret_cast<const __half2 *>(&hi), sixteenth, bz16));
+  }
+}
+
+/// Streaming variant of the int4 GEMV for few tokens: a block holds RT tiles of 16 rows,
+/// KW warps per tile split its quads (warp k takes quads k, k + KW, ...); each lane keeps D
+/// quads of both its rows (with their scales and zeros) in flight, requesting the next as it
+/// decodes one, so the loads of a warp overlap its arithmetic; x is staged once per block in
+/// shared memory as f16 pairs in the mma B layout ([token][word][chunk], 16 bytes each).
+/// Bounds checks that the shapes make unnecessary are left out at compile time.
+template <int K, int N, int G, int KW, int RT, int D>
+__global__ void __launch_bounds__(KW *RT *kWarpSize)
+    gemv_w4_stream_kernel(int M, const float *__restrict__ x, const uint8_t *__restrict__ q,
+                          const f16 *__restrict__ scales, const uint8_t *__restrict__ zeros,
+                          const float *__restrict__ bias, float *__restrict__ y) {
+  constexpr int CH = K / 32, QD = (CH + 3) / 4, NQ = (QD + KW - 1) / KW, NT = KW * RT * kWarpSize;
+  constexpr bool ALL_QUADS = CH % 4 == 0 && QD % KW == 0; // every (warp, i < NQ) quad is whole
+  constexpr bool ALL_ROWS = N % (16 * RT) == 0;
+  constexpr int64_t ROW_BYTES = K / 2;
+  constexpr int64_t GROUPS = (K + G - 1) / G;
+  constexpr int XS = 4 * CH + 4; // uint4 per token, padded by 64 bytes
+  extern __shared__ uint4 xs[];
+  __shared__ float red[RT][KW][16][9];
+  const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
+  const int kw = warp % KW, rt = warp / KW;
+  const int g = lane >> 2, t = lane & 3;
+  const int tile = blockIdx.x * RT + rt;
+  const int row0 = tile * 16 + g, row1 = row0 + 8;
+  const bool ok0 = ALL_ROWS || row0 < N, ok1 = ALL_ROWS || row1 < N;
+  // Lane pointers at its chunk of quad kw; quad number i is KW * i quads further.
+  const uint4 *p0 =
+      reinterpret_cast<const uint4 *>(q + static_cast<int64_t>(ok0 ? row0 : 0) * ROW_BYTES) +
+      kw * 4 + t;
+  const uint4 *p1 =
+      reinterpret_cast<const uint4 *>(q + static_cast<int64_t>(ok1 ? row1 : 0) * ROW_BYTES) +
+      kw * 4 + t;
+  const f16 *sc0 = scales + static_cast<int64_t>(ok0 ? row0 : 0) * GROUPS;
+  const f16 *sc1 = scales + static_cast<int64_t>(ok1 ? row1 : 0) * GROUPS;
+  const bool has_zeros = zeros != nullptr;
+  const uint8_t *zr0 = has_zeros ? zeros + static_cast<int64_t>(ok0 ? row0 : 0) * GROUPS : zeros;
+  const uint8_t *zr1 = has_zeros ? zeros + static_cast<int64_t>(ok1 ? row1 : 0) * GROUPS : zeros;
+  uint4 w0[D], w1[D];
+  float s0[D], s1[D];
+  unsigned z0[D], z1[D];
+  auto load = [&](int d, int i) { // quad number i of this warp into slot d
+    const int qd = kw + i * KW;
+    const bool in = ALL_QUADS ? i < NQ : (i < NQ && qd < QD && qd * 4 + t < CH);
+    // The quad's group for every lane, also one whose chunk lies past K: its C fragment
+    // holds tokens 2t, 2t + 1 of the quad's rows, which take the quad's scale.
+    const int gi = G >= K ? 0 : (ALL_QUADS || (i < NQ && qd < QD) ? qd : 0) * 128 / G;
+    w0[d] = in && ok0 ? __ldg(p0 + i * KW * 4) : make_uint4(0, 0, 0, 0);
+    w1[d] = in && ok1 ? __ldg(p1 + i * KW * 4) : make_uint4(0, 0, 0, 0);
+    s0[d] = ok0 ? __half2float(__ldg(sc0 + gi)) : 0.0f;
+    s1[d] = ok1 ? __half2float(__ldg(sc1 + gi)) : 0.0f;
+    z0[d] = has_zeros && ok0 ? __ldg(zr0 + gi) : 8u;
+    z1[d] = has_zeros && ok1 ? __ldg(zr1 + gi) : 8u;
+  };
+  pdl_trigger();
+#pragma unroll
+  for (int d = 0; d < D; ++d)
+    load(d, d);
+  pdl_wait();
+  // x: SB items (8 floats each) per thread in flight at a time.
+  constexpr int SB = 4;
+  for (int i0 = threadIdx.x; i0 < M * CH * 4; i0 += NT * SB) {
+    float4 lo[SB], hi[SB];
+#pragma unroll
+    for (int u = 0; u < SB; ++u) {
+      const int i = i0 + u * NT;
+      if (i < M * CH * 4) {
+        const float *p = x + static_cast<int64_t>(i / (CH * 4)) * K + i % (CH * 4) * 8;
+        lo[u] = __ldg(reinterpret_cast<const float4 *>(p));
+        hi[u] = __ldg(reinterpret_cast<const float4 *>(p + 4));
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < SB; ++u) {
+      const int i = i0 + u * NT;
+      if (i < M * CH * 4) {
+        const int m = i / (CH * 4), r = i % (CH * 4), c = r / 4, w = r % 4;
+        xs[m * XS + w * CH + c] = make_uint4(half2_bits(__floats2half2_rn(lo[u].x, hi[u].x)),
+                                             half2_bits(__floats2half2_rn(lo[u].y, hi[u].y)),
+                                             half2_bits(__floats2half2_rn(lo[u].z, hi[u].z)),
+                                             half2_bits(__floats2half2_rn(lo[u].w, hi[u].w)));
+      }
+    }
+  }
+  __syncthreads();
+  const bool tok = g < M;
+  const uint4 *xr = xs + (tok ? g : 0) * XS + kw * 4 + t;
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (int i0 = 0; i0 < NQ; i0 += D) {
+#pragma unroll
+    for (int d = 0; d < D; ++d) {
+      const int i = i0 + d, qd = kw + i * KW;
+      if (NQ % D == 0 || i < NQ) {
+        if (ALL_QUADS || qd < QD) { // the same for the whole warp
+          const bool xin = tok && (ALL_QUADS || qd * 4 + t < CH);
+          // f16 pairs 1024 + z and -(64 + z), built from the integer z < 64.
+          const unsigned zb0 = 0x64006400u | (z0[d] * 0x10001u),
+                         zb1 = 0x64006400u | (z1[d] * 0x10001u);
+          const unsigned zc0 = 0xD400D400u | (z0[d] * 0x100010u),
+                         zc1 = 0xD400D400u | (z1[d] * 0x100010u);
+          const unsigned wa[4] = {w0[d].x, w0[d].y, w0[d].z, w0[d].w};
+          const unsigned wb[4] = {w1[d].x, w1[d].y, w1[d].z, w1[d].w};
+          // Two chains of mma accumulators (words 0, 2 and 1, 3) halve the dependent latency.
+          float part[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
+#pragma unroll
+          for (int w = 0; w < 4; ++w) {
+            const uint4 b = xin ? xr[w * CH + i * KW * 4] : make_uint4(0, 0, 0, 0);
+            unsigned a0[4], a1[4];
+            w4_decode_word(wa[w], zb0, zc0, a0);
+            w4_decode_word(wb[w], zb1, zc1, a1);
+            const unsigned s0a[4] = {a0[0], a1[0], a0[1], a1[1]};
+            const unsigned s1a[4] = {a0[2], a1[2], a0[3], a1[3]};
+            mma_16816(part[w % 2], s0a, b.x, b.y);
+            mma_16816(part[w % 2], s1a, b.z, b.w);
+          }
+          acc[0] = fmaf(s0[d], part[0][0] + part[1][0], acc[0]);
+          acc[1] = fmaf(s0[d], part[0][1] + part[1][1], acc[1]);
+          acc[2] = fmaf(s1[d], part[0][2] + part[1][2], acc[2]);
+          acc[3] = fmaf(s1[d], part[0][3] + part[1][3], acc[3]);
+        }
+        if (i + D < NQ)
+          load(d, i + D);
+      }
+    }
+  }
+  red[rt][kw][g][2 * t] = acc[0];
+  red[rt][kw][g][2 * t + 1] = acc[1];
+  red[rt][kw][g + 8][2 * t] = acc[2];
+  red[rt][kw][g + 8][2 * t + 1] = acc[3];
+  __syncthreads();
+  for (int i = threadIdx.x; i < RT * 16 * 8; i += NT) {
+    const int r = i % 16, m = (i / 16) % 8, tr = i / 128;
+    const int64_t n = (static_cast<int64_t>(blockIdx.x) * RT + tr) * 16 + r;
+    if (m < M && n < N) {
+      float v = 0.0f;
+#pragma unroll
+      for (int k = 0; k < KW; ++k)
+        v += red[tr][k][r][m];
+      y[static_cast<int64_t>(m) * N + n] = bias != nullptr ? v + bias[n] : v;
+    }
+  }
+}
+
+/// Shared memory of the streaming GEMV's staged x for M tokens.
+template <int K> constexpr size_t gemv_w4_stream_smem(int64_t M) {
+  return static_cast<size_t>(M) * (4 * (K / 32) + 4) * 16;
+}
+
+/// The streaming GEMV takes up to this many tokens (more: gemv_w4_kernel, which reads x
+/// from global memory), and at most this much shared memory for x (the default limit, so
+/// that no opt-in is needed, e.g. while a graph is captured): Llama-2-7B's K = 4096
+/// projections up to 4 tokens, its K = 11008 one up to 2.
+constexpr int kGemvW4StreamMaxM = 4;
+constexpr size_t kGemvW4StreamMaxSmem = 48 * 1024;
+
+/// Launch configuration of the streaming GEMV by the number of 16-row tiles: the fastest
+/// of <KW, RT, D> = <1|2|4|8, 1|2|4, 2|4|8> on an H200 at M = 1 for Llama-2-7B's shapes
+/// (bench/gemv_w4_graph.cu, docs/cuda.md): few tiles (o, down: 256) want many warps per
+/// tile; 768 (q/k/v) two warps per tile, two tiles a block, 8 quads in flight; 1,376
+/// (gate/up) four warps; 2,000 (a 32,000-word vocabulary) two warps, four tiles.
+template <int K, int N> struct GemvW4StreamCfg {
+  static constexpr int TILES = (N + 15) / 16, QD = (K / 32 + 3) / 4;
+  static constexpr int KW0 = TILES <= 384 ? 8 : TILES <= 1024 ? 2 : TILES <= 1536 ? 4 : 2;
+  static constexpr int RT = TILES <= 384 ? 1 : TILES <= 1024 ? 2 : TILES <= 1536 ? 1 : 4;
+  static constexpr int KW = KW0 <= QD ? KW0 : (QD >= 4 ? 4 : QD >= 2 ? 2 : 1);
+  static constexpr int NQ = (QD + KW - 1) / KW;
+  static constexpr int D0 = KW == 2 && RT == 2 ? 8 : 4;
+  static constexpr int D = D0 <= NQ ? D0 : NQ;
+};
+
+/// y[M, N] for M tokens (1 <= M <= 8 and gemv_w4_stream_smem<K>(M) <= 48 KiB); the caller
+/// checks gemv_w4_applies<K, G>() and 16-byte alignment
+/// of qweight and x.
+template <int K, int N, int G, int KW = GemvW4StreamCfg<K, N>::KW,
+          int RT = GemvW4StreamCfg<K, N>::RT, int D = GemvW4StreamCfg<K, N>::D>
+void launch_gemv_w4_stream(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweight,
+                           const f16 *scales, const uint8_t *zeros, const float *bias, float *y) {
+  static_assert(gemv_w4_applies<K, G>(), "gemv_w4: K % 32 == 0 and G % 128 == 0 or G >= K");
+  const size_t smem = gemv_w4_stream_smem<K>(M);
+  launch_kernel(gemv_w4_stream_kernel<K, N, G, KW, RT, D>,
+                static_cast<unsigned>(ceil_div(ceil_div(N, 16), RT)), KW * RT * kWarpSize, smem, s,
+                static_cast<int>(M), x, qweight, scales, zeros, bias, y);
+}
+
 /// y[M, N] for 1 <= M <= 8; the caller checks gemv_w4_applies<K, G>() and 16-byte alignment
 /// of qweight and x.
 template <int K, int N, int G, class Cfg = GemvW4Default>
@@ -162,6 +378,17 @@ void launch_gemv_w4(cudaStream_t s, int64_t M, const float *x, const uint8_t *qw
   const unsigned blocks = static_cast<unsigned>(ceil_div(N, 16));
   launch_kernel(gemv_w4_kernel<K, N, G, Cfg>, blocks, Cfg::KW * kWarpSize, 0, s,
                 static_cast<int>(M), x, qweight, scales, zeros, bias, y);
+}
+
+/// The int4 GEMV for 1 <= M <= kGemvMaxM: the streaming kernel where it takes M, else
+/// gemv_w4_kernel. Same conditions as launch_gemv_w4.
+template <int K, int N, int G>
+void gemv_w4(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweight, const f16 *scales,
+             const uint8_t *zeros, const float *bias, float *y) {
+  if (M <= kGemvW4StreamMaxM && gemv_w4_stream_smem<K>(M) <= kGemvW4StreamMaxSmem)
+    launch_gemv_w4_stream<K, N, G>(s, M, x, qweight, scales, zeros, bias, y);
+  else
+    launch_gemv_w4<K, N, G>(s, M, x, qweight, scales, zeros, bias, y);
 }
 
 } // namespace cuda

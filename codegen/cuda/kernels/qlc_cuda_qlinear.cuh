@@ -185,7 +185,7 @@ void qlinear_int(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweig
   if (M <= kGemvMaxM) {
     if constexpr (BITS == 4 && gemv_w4_applies<K, G>()) { // tensor cores, x rounded to f16
       if (is_aligned(qweight, 16) && is_aligned(x, 16)) {
-        launch_gemv_w4<K, N, G>(s, M, x, qweight, scales, zeros, bias, y);
+        gemv_w4<K, N, G>(s, M, x, qweight, scales, zeros, bias, y);
         return;
       }
     }
