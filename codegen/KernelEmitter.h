@@ -48,7 +48,8 @@ public:
   virtual std::string kvFormat(const std::string &dtype) const = 0;
   /// Arguments of attention after the execution argument (the KV page size is a
   /// template argument); `invFreq`: the table of a fused rotary embedding
-  /// (qlc-fuse-rope) or "nullptr".
+  /// (qlc-fuse-rope) or "nullptr". The kernels take the row strides of q and of k/v
+  /// (qlc-fold-qkv-split) after these, defaulted to the heads' widths.
   virtual std::string attentionArgs(int64_t layer, const std::string &scale,
                                     const std::string &q, const std::string &k,
                                     const std::string &v, const std::string &out,

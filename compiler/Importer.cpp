@@ -213,7 +213,7 @@ Value Builder::layer(int64_t i, Value h, Value pos) {
       b.getI64IntegerAttr(cfg.numKvHeads), b.getI64IntegerAttr(cfg.headDim),
       b.getF64FloatAttr(1.0 / std::sqrt(static_cast<double>(cfg.headDim))), window,
       /*kv_dtype=*/b.getStringAttr("f32"), /*rope_* (qlc-fuse-rope)=*/nullptr, nullptr, nullptr,
-      nullptr, nullptr, nullptr);
+      nullptr, nullptr, nullptr, /*qkv_packed (qlc-fold-qkv-split)=*/nullptr);
   Value o = linear(a, p + ".self_attn.o_proj", d, qw, cfg.oBias);
   if (!o) return {};
   h = b.create<AddOp>(loc, act(d), h, o);

@@ -226,11 +226,20 @@ LogicalResult AttentionOp::verify() {
     return emitOpError("num_heads, num_kv_heads and head_dim must be positive");
   if (h % kvh != 0)
     return emitOpError("num_heads ") << h << " is not a multiple of num_kv_heads " << kvh;
-  if (dim(getQ(), 1) != h * hd)
-    return emitOpError("q width ") << dim(getQ(), 1) << " differs from num_heads*head_dim "
-                                   << h * hd;
-  if (dim(getK(), 1) != kvh * hd || dim(getV(), 1) != kvh * hd)
-    return emitOpError("k and v width must be num_kv_heads*head_dim ") << kvh * hd;
+  if (getQkvPacked()) {
+    if (getK() != getQ() || getV() != getQ())
+      return emitOpError("with qkv_packed, q, k and v must be the same value");
+    if (dim(getQ(), 1) != (h + 2 * kvh) * hd)
+      return emitOpError("with qkv_packed, the q/k/v width ")
+             << dim(getQ(), 1) << " differs from (num_heads+2*num_kv_heads)*head_dim "
+             << (h + 2 * kvh) * hd;
+  } else {
+    if (dim(getQ(), 1) != h * hd)
+      return emitOpError("q width ")
+             << dim(getQ(), 1) << " differs from num_heads*head_dim " << h * hd;
+    if (dim(getK(), 1) != kvh * hd || dim(getV(), 1) != kvh * hd)
+      return emitOpError("k and v width must be num_kv_heads*head_dim ") << kvh * hd;
+  }
   if (dim(getResult(), 1) != h * hd)
     return emitOpError("result width must be num_heads*head_dim ") << h * hd;
   if (getLayer() < 0)

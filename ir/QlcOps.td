@@ -196,6 +196,11 @@ def Qlc_AttentionOp : Qlc_Op<"attention",
     head as it is loaded and to each key head before it is stored in the cache
     (`qlc-fuse-rope`). Without `rope_theta` no `rope_*` attribute may be set.
 
+    With `qkv_packed`, q, k and v are one value: the `[tokens, (num_heads + 2 *
+    num_kv_heads) * head_dim]` output of the fused q/k/v projection, whose columns
+    from 0, num_heads * head_dim and (num_heads + num_kv_heads) * head_dim are q, k
+    and v; the kernels read them in place (`qlc-fold-qkv-split`).
+
     Example:
     ```mlir
     %o = qlc.attention %q, %k, %v, %pos {layer = 0 : i64, num_heads = 8 : i64,
@@ -214,7 +219,8 @@ def Qlc_AttentionOp : Qlc_Op<"attention",
                        OptionalAttr<F64Attr>:$rope_factor,
                        OptionalAttr<F64Attr>:$rope_low_freq_factor,
                        OptionalAttr<F64Attr>:$rope_high_freq_factor,
-                       OptionalAttr<I64Attr>:$rope_original_max_position);
+                       OptionalAttr<I64Attr>:$rope_original_max_position,
+                       UnitAttr:$qkv_packed);
   let results = (outs Qlc_Activation:$result);
   let assemblyFormat =
       "$q `,` $k `,` $v `,` $positions attr-dict `:` functional-type(operands, results)";

@@ -320,9 +320,11 @@ LogicalResult CalibExecutor::run(const CalibrationData &batch, const LinearHook 
       });
       result = std::move(a);
     } else if (auto at = dyn_cast<AttentionOp>(op)) {
-      if (at.getRope()) { // the pipeline calibrates before any fusion
-        error = "the calibration executor does not run an attention with a fused rope "
-                "(qlc-fuse-rope); quantize before fusing";
+      if (at.getRope() || at.getQkvPacked()) { // the pipeline calibrates before any fusion
+        error =
+            std::string("the calibration executor does not run an attention with ") +
+            (at.getRope() ? "a fused rope (qlc-fuse-rope)" : "packed q/k/v (qlc-fold-qkv-split)") +
+            "; quantize before fusing";
         return failure();
       }
       result = attention(at, get(at.getQ()), get(at.getK()), get(at.getV()), batch.samples,

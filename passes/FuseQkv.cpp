@@ -28,6 +28,8 @@ struct FuseQkvPass : qlc::impl::FuseQkvPassBase<FuseQkvPass> {
     SmallVector<qlc::AttentionOp> attns;
     getOperation().walk([&](qlc::AttentionOp op) { attns.push_back(op); });
     for (qlc::AttentionOp at : attns) {
+      if (at.getQkvPacked())
+        continue; // fused and folded already
       Operation *ops[3] = {projectionBehind(at.getQ()), projectionBehind(at.getK()),
                            projectionBehind(at.getV())};
       if (!ops[0] || !ops[1] || !ops[2])

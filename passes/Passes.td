@@ -288,6 +288,22 @@ def FuseRopePass : Pass<"qlc-fuse-rope", "mlir::ModuleOp"> {
   let dependentDialects = ["::qlc::QlcDialect"];
 }
 
+def FoldQkvSplitPass : Pass<"qlc-fold-qkv-split", "mlir::ModuleOp"> {
+  let summary = "Lets the attention read q, k and v in place from the fused projection";
+  let description = [{
+    For every `qlc.attention` whose q, k and v are the three results of one
+    `qlc.split` (the fused q/k/v projection's output, after `qlc-fuse-qkv`), in that
+    order, read by nothing else, with widths num_heads * head_dim, num_kv_heads *
+    head_dim and num_kv_heads * head_dim, the attention takes the split's input as q,
+    k and v with `qkv_packed` and the split goes: the kernels read the columns in
+    place (rows of the fused width), which saves the split's copies (three kernel
+    launches per layer on CUDA) and its buffers. Anything else is refused with a
+    remark and left as it was. Runs after quantization: the calibration executor
+    does not run packed attention.
+  }];
+  let dependentDialects = ["::qlc::QlcDialect"];
+}
+
 def PlanBuffersPass : Pass<"qlc-plan-buffers", "mlir::ModuleOp"> {
   let summary = "Plans the activation buffers of @forward in one arena (liveness and reuse)";
   let description = [{

@@ -132,6 +132,7 @@ mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
   if (opts.fuse) {
     pm.addPass(createFuseQkvPass());
     pm.addPass(createFuseRopePass()); // after qkv, which looks through the ropes
+    pm.addPass(createFoldQkvSplitPass()); // after rope: the split then feeds the attention
     pm.addPass(createFuseGateUpPass());
     pm.addPass(createFuseNormResidualPass());
   }
@@ -175,6 +176,7 @@ const std::vector<std::string> &qlcPassArguments() {
     passes.push_back(createQuantizeKvPass());
     passes.push_back(createFuseQkvPass());
     passes.push_back(createFuseRopePass());
+    passes.push_back(createFoldQkvSplitPass());
     passes.push_back(createFuseGateUpPass());
     passes.push_back(createFuseNormResidualPass());
     passes.push_back(createPlanKvCachePass());

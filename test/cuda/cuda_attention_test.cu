@@ -177,6 +177,28 @@ struct AttentionCase {
     // One int8 code step is range/255 of a head: about 1% of its values' norm.
     const double tol = HostKv<KV>::name[0] == 'i' ? 1e-2 : HostKv<KV>::name[1] == '1' ? 1e-3 : 1e-5;
     check(name + " cached k", M, DevBuf<float>(kb), ka, tol);
+    // q, k and v read in place from packed rows (qlc-fold-qkv-split): the same bits, the
+    // same cache bytes.
+    constexpr int64_t W = (H + 2 * KVH) * HD;
+    std::vector<float> packed(M * W);
+    for (int t = 0; t < M; ++t) {
+      std::copy_n(q.begin() + t * H * HD, H * HD, packed.begin() + t * W);
+      std::copy_n(k.begin() + t * KVH * HD, KVH * HD, packed.begin() + t * W + H * HD);
+      std::copy_n(v.begin() + t * KVH * HD, KVH * HD, packed.begin() + t * W + (H + KVH) * HD);
+    }
+    DevBuf<uint8_t> kvC(start);
+    DevBuf<float> dp(packed), outC(int64_t{M} * H * HD);
+    outC.poison();
+    cu::attention<L, H, KVH, HD, WINDOW, KV, P>(0, kvC.p, dtable.p, PER_SEQ, M, dpos.p, dslots.p,
+                                                LAYER, scale, dp.p, dp.p + H * HD,
+                                                dp.p + (H + KVH) * HD, outC.p, dinv.p, W, W);
+    const std::vector<float> b = outB.get();
+    check(name + " packed q/k/v", M, outC, std::vector<double>(b.begin(), b.end()), 0.0);
+    const std::vector<uint8_t> cc = kvC.get();
+    int64_t bad = 0;
+    for (size_t i = 0; i < cc.size(); ++i)
+      bad += cc[i] != cb[i];
+    checkCount(name + " packed q/k/v cache", M, bad, static_cast<int64_t>(cc.size()));
   }
 
   static void all() {

@@ -14,7 +14,7 @@ from conftest import DEMO_MODEL, FIXTURES, run, run_ok
 MODELS = ["stories260k", "llama-gqa-bf16", "qwen2-bias-tied-f16", "mistral-headdim-f32",
           "llama-linear-oldkeys-f32"]
 QUANTS = ["none", "rtn-w4", "rtn-w8"]
-FUSED_KERNELS = ("split_cols<", "swiglu<", "add_rms_norm<")
+FUSED_KERNELS = ("swiglu<", "add_rms_norm<")
 # Kernels only the unfused graph has (qlc-fuse-rope moves RoPE into attention).
 UNFUSED_KERNELS = ("rope<",)
 
@@ -71,6 +71,8 @@ def test_fused_logits_equal_unfused(name, quant, compiled, tmp_path):
     assert not any(x.startswith(FUSED_KERNELS) for x in kernels(unfused))
     assert not any(x.startswith(UNFUSED_KERNELS) for x in ks)
     assert any(x.startswith(UNFUSED_KERNELS) for x in kernels(unfused))
+    # qlc-fold-qkv-split: the attention reads q/k/v in place, no split kernel is left.
+    assert not any(x.startswith("split_cols<") for x in ks)
     # Fusing removes q/k/v, gate/up and add+norm kernel calls (3, 2 and 1 per layer).
     assert len(ks) < len(kernels(unfused))
     long_prompt = tokens(name, 317)
@@ -112,6 +114,28 @@ def test_fused_rope_logits_equal_unfused(name, kv, compiled, tmp_path):
     assert rel_err(a, b) <= 1e-5
 
 
+@pytest.mark.parametrize("quant", ["none", "rtn-w4"])
+@pytest.mark.parametrize("name", MODELS)
+def test_folded_qkv_split_gives_the_same_logits(name, quant, compiled, tmp_path):
+    """qlc-fold-qkv-split: the attention reads q, k and v as column ranges of the fused
+    projection's rows; the three split kernels per layer are gone and the logits are bit
+    for bit those of the artifact that copies the columns out first."""
+    q = "qlc-quantize-rtn{bits=4 group-size=32}," if quant == "rtn-w4" else ""
+    folded = compiled(name, None, "--pass-pipeline", f"builtin.module({q}{FUSE},qlc-fold-qkv-split)")
+    split = compiled(name, None, "--pass-pipeline", f"builtin.module({q}{FUSE})")
+    kf, ks = kernels(folded), kernels(split)
+    layers = json.loads(run_ok("qlc", "inspect", folded, "--json").stdout)["model"]["num_layers"]
+    assert sum(k.startswith("split_cols<") for k in ks) == 3 * layers
+    assert not any(k.startswith("split_cols<") for k in kf)
+    assert len(kf) == len(ks) - 3 * layers
+    a = dump(folded, tokens(name, 317), tmp_path / "f.npy")
+    b = dump(split, tokens(name, 317), tmp_path / "s.npy")
+    assert np.array_equal(a, b), f"rel {rel_err(a, b)}"
+    a = dump(folded, tokens(name, 17), tmp_path / "fs.npy", "--step-by-step")
+    b = dump(split, tokens(name, 17), tmp_path / "ss.npy", "--step-by-step")
+    assert np.array_equal(a, b), f"rel {rel_err(a, b)}"
+
+
 @pytest.mark.parametrize("bits", [4, 8])
 @pytest.mark.parametrize("name", ["stories260k", "qwen2-bias-tied-f16", "mistral-headdim-f32"])
 def test_fuse_then_quantize_equals_quantize_then_fuse(name, bits, compiled, tmp_path):
@@ -137,7 +161,8 @@ def test_nf4_fuses_only_whole_blocks(compiled, tmp_path):
     """stories260k's projections hold whole NF4 blocks of 64, so they fuse; the logits
     are those of the unfused artifact."""
     fused, unfused = compiled("stories260k", "nf4"), compiled("stories260k", "nf4", "--no-fuse")
-    assert any(k.startswith("split_cols<") for k in kernels(fused))
+    n = [sum(k.startswith("qlinear_nf4<") for k in kernels(a)) for a in (fused, unfused)]
+    assert n[0] < n[1], n  # q/k/v and gate/up each one projection
     toks = tokens("stories260k", 17)
     assert rel_err(dump(fused, toks, tmp_path / "a.npy"), dump(unfused, toks, tmp_path / "b.npy")) <= 1e-5
 
@@ -153,8 +178,8 @@ def test_nf4_double_quant_is_refused_and_stays_unfused(compiled):
 def test_print_ir_after_all(tmp_path):
     p = run_ok("qlc", "compile", SMALL, "-o", tmp_path / "a.so", "--quant", "rtn-w8",
                "--print-ir-after-all")
-    for name in ["qlc-quantize-rtn", "qlc-fuse-qkv", "qlc-fuse-rope", "qlc-fuse-gate-up",
-                 "qlc-fuse-norm-residual", "qlc-plan-buffers"]:
+    for name in ["qlc-quantize-rtn", "qlc-fuse-qkv", "qlc-fuse-rope", "qlc-fold-qkv-split",
+                 "qlc-fuse-gate-up", "qlc-fuse-norm-residual", "qlc-plan-buffers"]:
         assert f"// -----// IR Dump After" in p.stderr and f"({name})" in p.stderr, name
     assert "qlc.split" in p.stderr and "qlc.swiglu" in p.stderr
 

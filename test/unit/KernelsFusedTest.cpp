@@ -88,7 +88,7 @@ template <class Isa, int D> void checkAddRmsNorm(int64_t M, int threads) {
 /// attention with inv_freq (qlc-fuse-rope) against rope on q and k, then attention: the
 /// same outputs and the same cache bytes, bit for bit. Two slots, a prefill of each,
 /// then a decode step of both (positions past the prefill, so cached rotated keys are
-/// read back).
+/// read back). Also with q, k and v read in place from packed rows (the same bits).
 template <class Isa, int H, int KVH, int HD, class KV> void checkAttentionRope(int threads,
                                                                                double theta) {
   constexpr int L = 2, layer = 1;
@@ -98,7 +98,8 @@ template <class Isa, int H, int KVH, int HD, class KV> void checkAttentionRope(i
   for (int i = 0; i < HD / 2; ++i)
     inv[i] = 1.0f / std::pow(static_cast<float>(theta), static_cast<float>(2 * i) / HD);
   constexpr int P = 7; // pages of 7 positions, handed out in a shuffled order (same in both)
-  PagedKv kvA(2, maxSeq, P, L * 2 * ROWB, 0xEE), kvB(2, maxSeq, P, L * 2 * ROWB, 0xEE);
+  PagedKv kvA(2, maxSeq, P, L * 2 * ROWB, 0xEE), kvB(2, maxSeq, P, L * 2 * ROWB, 0xEE),
+      kvC(2, maxSeq, P, L * 2 * ROWB, 0xEE);
   Ctx ctx(threads);
   ctx.c.max_seq = maxSeq;
   ctx.c.n_slots = 2;
@@ -124,12 +125,27 @@ template <class Isa, int H, int KVH, int HD, class KV> void checkAttentionRope(i
     kvB.attach(ctx.c);
     x86::attention<Isa, L, H, KVH, HD, 0, KV, P>(&ctx.c, &st, layer, scale, q.data(), k.data(),
                                                   v.data(), outB.data(), inv.data());
+    // q, k and v as column ranges of one packed row per token (qlc-fold-qkv-split).
+    constexpr int64_t W = (H + 2 * KVH) * HD;
+    std::vector<float> packed(M * W), outC(M * H * HD, kNaN);
+    for (int64_t t = 0; t < M; ++t) {
+      std::copy_n(q.begin() + t * H * HD, H * HD, packed.begin() + t * W);
+      std::copy_n(k.begin() + t * KVH * HD, KVH * HD, packed.begin() + t * W + H * HD);
+      std::copy_n(v.begin() + t * KVH * HD, KVH * HD, packed.begin() + t * W + (H + KVH) * HD);
+    }
+    kvC.attach(ctx.c);
+    x86::attention<Isa, L, H, KVH, HD, 0, KV, P>(
+        &ctx.c, &st, layer, scale, packed.data(), packed.data() + H * HD,
+        packed.data() + (H + KVH) * HD, outC.data(), inv.data(), W, W);
     const std::string what = "attention+rope H=" + std::to_string(H) + "/" +
                              std::to_string(KVH) + " HD=" + std::to_string(HD) +
                              " M=" + std::to_string(M) + " threads=" + std::to_string(threads);
     EXPECT_TRUE(sameBits(outA, outB)) << what << ": rel " << relErr(outB, std::vector<double>(outA.begin(), outA.end()));
     EXPECT_EQ(0, std::memcmp(kvA.bytes.data(), kvB.bytes.data(), kvA.bytes.size()))
         << what << ": cache differs";
+    EXPECT_TRUE(sameBits(outB, outC)) << what << " packed q/k/v";
+    EXPECT_EQ(0, std::memcmp(kvB.bytes.data(), kvC.bytes.data(), kvB.bytes.size()))
+        << what << ": packed q/k/v: cache differs";
   };
   std::vector<int32_t> pos, slot;
   for (int s = 0; s < 2; ++s)

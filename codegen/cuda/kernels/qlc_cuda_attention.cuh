@@ -218,11 +218,11 @@ __global__ void __launch_bounds__(kWarpSize)
     kv_store_kernel(void *kv, const int32_t *__restrict__ table, int64_t max_pages,
                     const int32_t *__restrict__ positions, const int32_t *__restrict__ slots,
                     int layer, const float *__restrict__ k, const float *__restrict__ v,
-                    const float *__restrict__ inv_freq) {
+                    const float *__restrict__ inv_freq, int64_t ldkv) {
   pdl_enter();
   const int which = blockIdx.x % 2, g = (blockIdx.x / 2) % KVH;
   const int64_t t = blockIdx.x / (2 * KVH);
-  const float *src = (which == 0 ? k : v) + t * (KVH * HD) + g * HD;
+  const float *src = (which == 0 ? k : v) + t * ldkv + g * HD;
   __shared__ float rot[HD];
   if (which == 0 && inv_freq != nullptr) {
     const float p = static_cast<float>(positions[t]);
@@ -275,12 +275,11 @@ __device__ __forceinline__ void accumulate_rows(float (&acc)[CPL], const uint8_t
 /// (flash-decoding within a block). Decode steps (few tokens, so few blocks) take 16 warps,
 /// so that a head's positions are read by many loads at once; prefill takes 4.
 template <int L, int H, int KVH, int HD, int WINDOW, class KV, int P, int NW>
-__global__ void __launch_bounds__(NW * kWarpSize)
+__global__ void __launch_bounds__(NW *kWarpSize)
     attention_kernel(void *kv, const int32_t *__restrict__ table, int64_t max_pages,
-                     const int32_t *__restrict__ positions,
-                     const int32_t *__restrict__ slots, int layer, float scale,
-                     const float *__restrict__ q, float *__restrict__ out,
-                     const float *__restrict__ inv_freq) {
+                     const int32_t *__restrict__ positions, const int32_t *__restrict__ slots,
+                     int layer, float scale, const float *__restrict__ q, float *__restrict__ out,
+                     const float *__restrict__ inv_freq, int64_t ldq) {
   pdl_enter();
   constexpr int NT = NW * kWarpSize, RB = 16;
   constexpr int HDP = (HD + 3) / 4 * 4;
@@ -295,7 +294,7 @@ __global__ void __launch_bounds__(NW * kWarpSize)
   const int warp = tid / kWarpSize, lane = tid % kWarpSize, c0 = lane * CPL;
   const int32_t slot = slots[t], pos = positions[t];
   const int32_t lo = (WINDOW > 0 && pos >= WINDOW) ? pos - WINDOW + 1 : 0;
-  const float *qh = q + t * (H * HD) + h * HD;
+  const float *qh = q + t * ldq + h * HD;
   if (inv_freq != nullptr) {
     for (int i = tid; i < HD / 2; i += NT)
       rope_pair(static_cast<float>(pos), inv_freq[i], qh[i], qh[i + HD / 2], &qs[i],
@@ -377,27 +376,29 @@ constexpr int64_t kAttnDecodeTokens = 8;
 /// cache `kv` (pages of P positions, block table `table` of max_pages entries a slot),
 /// after appending the step's k and v at their positions. WINDOW > 0: sliding window of
 /// that many positions. inv_freq: the rotary embedding (HD/2 inverse frequencies, device
-/// memory) to apply to q and k, or nullptr when they arrive rotated.
+/// memory) to apply to q and k, or nullptr when they arrive rotated. ldq, ldkv: floats from
+/// one token's q (k, v) row to the next's (qlc-fold-qkv-split: column ranges of the fused
+/// q/k/v projection's rows).
 template <int L, int H, int KVH, int HD, int WINDOW, class KV, int P>
 void attention(cudaStream_t s, void *kv, const int32_t *table, int64_t max_pages, int64_t M,
                const int32_t *positions, const int32_t *slots, int layer, float scale,
                const float *q, const float *k, const float *v, float *out,
-               const float *inv_freq = nullptr) {
+               const float *inv_freq = nullptr, int64_t ldq = H * HD, int64_t ldkv = KVH * HD) {
   static_assert(H % KVH == 0, "query heads come in whole groups");
   static_assert(HD % 2 == 0 && HD <= 256, "even head widths up to 256");
   static_assert(P > 0, "pages hold at least one position");
   if (M <= 0)
     return;
   launch_kernel(kv_store_kernel<L, KVH, HD, KV, P>, static_cast<unsigned>(M * KVH * 2), kWarpSize,
-                0, s, kv, table, max_pages, positions, slots, layer, k, v, inv_freq);
+                0, s, kv, table, max_pages, positions, slots, layer, k, v, inv_freq, ldkv);
   if (M <= kAttnDecodeTokens)
-    launch_kernel(attention_kernel<L, H, KVH, HD, WINDOW, KV, P, 16>,
-                  static_cast<unsigned>(M * H), 16 * kWarpSize, 0, s, kv, table, max_pages,
-                  positions, slots, layer, scale, q, out, inv_freq);
+    launch_kernel(attention_kernel<L, H, KVH, HD, WINDOW, KV, P, 16>, static_cast<unsigned>(M * H),
+                  16 * kWarpSize, 0, s, kv, table, max_pages, positions, slots, layer, scale, q,
+                  out, inv_freq, ldq);
   else
-    launch_kernel(attention_kernel<L, H, KVH, HD, WINDOW, KV, P, 4>,
-                  static_cast<unsigned>(M * H), 4 * kWarpSize, 0, s, kv, table, max_pages,
-                  positions, slots, layer, scale, q, out, inv_freq);
+    launch_kernel(attention_kernel<L, H, KVH, HD, WINDOW, KV, P, 4>, static_cast<unsigned>(M * H),
+                  4 * kWarpSize, 0, s, kv, table, max_pages, positions, slots, layer, scale, q, out,
+                  inv_freq, ldq);
 }
 
 } // namespace cuda

@@ -37,11 +37,12 @@ inline uint8_t *kv_row(const qlc_exec_ctx *c, int32_t slot, int layer, int which
 /// L layers, H query heads, KVH key/value heads of HD channels; WINDOW = 0 for none;
 /// KV: the cache's storage format; P: positions per page. inv_freq: the rotary embedding
 /// to apply to q and k (HD/2 inverse frequencies), or nullptr when they arrive rotated.
+/// ldq, ldkv: floats from one token's q (k, v) row to the next's (wider than the heads when
+/// they are column ranges of the fused q/k/v projection's rows, qlc-fold-qkv-split).
 template <class Isa, int L, int H, int KVH, int HD, int WINDOW, class KV = KvF32, int P = 32>
-void attention(const qlc_exec_ctx *c, const qlc_step *st, int layer, float scale,
-               const float *q, const float *k, const float *v, float *out,
-               const float *inv_freq = nullptr) {
-  constexpr int KVD = KVH * HD;
+void attention(const qlc_exec_ctx *c, const qlc_step *st, int layer, float scale, const float *q,
+               const float *k, const float *v, float *out, const float *inv_freq = nullptr,
+               int64_t ldq = H * HD, int64_t ldkv = KVH * HD) {
   constexpr int G = H / KVH;
   constexpr int BLK = 32;
   constexpr int64_t HB = KV::template head_bytes<HD>(), ROWB = KVH * HB;
@@ -53,11 +54,11 @@ void attention(const qlc_exec_ctx *c, const qlc_step *st, int layer, float scale
     if (inv_freq)
       rope_angles<HD>(st->positions[t], inv_freq, cs, sn);
     for (int g = 0; g < KVH; ++g) {
-      const float *ks = k + t * KVD + g * HD;
+      const float *ks = k + t * ldkv + g * HD;
       if (inv_freq)
         rope_rotate<HD>(cs, sn, ks, kh);
       KV::template store<HD>(kr + g * HB, inv_freq ? kh : ks);
-      KV::template store<HD>(vr + g * HB, v + t * KVD + g * HD);
+      KV::template store<HD>(vr + g * HB, v + t * ldkv + g * HD);
     }
   }
   parallel_for(c, M * H, 1, [&](int64_t b, int64_t e) {
@@ -69,7 +70,7 @@ void attention(const qlc_exec_ctx *c, const qlc_step *st, int layer, float scale
       const int h = static_cast<int>(th % H), g = h / G;
       const int32_t slot = st->slots[t], pos = st->positions[t];
       const int32_t lo = (WINDOW > 0 && pos >= WINDOW) ? pos - WINDOW + 1 : 0;
-      const float *qh = q + t * (H * HD) + h * HD;
+      const float *qh = q + t * ldq + h * HD;
       if (inv_freq) {
         rope_angles<HD>(pos, inv_freq, cs, sn);
         rope_rotate<HD>(cs, sn, qh, qr);

@@ -161,6 +161,24 @@ func.func @attention_kv(%q: tensor<?x64xf32>, %k: tensor<?x16xf32>, %p: tensor<?
 
 // -----
 
+// Tests that packed q/k/v must be one value.
+func.func @attention_packed_values(%x: tensor<?x128xf32>, %y: tensor<?x128xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{with qkv_packed, q, k and v must be the same value}}
+  %a = qlc.attention %x, %y, %x, %p {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64, scale = 0.35 : f64, qkv_packed} : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that packed q/k/v must be (num_heads + 2 * num_kv_heads) * head_dim wide.
+func.func @attention_packed_width(%x: tensor<?x96xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{with qkv_packed, the q/k/v width 96 differs from (num_heads+2*num_kv_heads)*head_dim 128}}
+  %a = qlc.attention %x, %x, %x, %p {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64, scale = 0.35 : f64, qkv_packed} : (tensor<?x96xf32>, tensor<?x96xf32>, tensor<?x96xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
 // Tests that a sliding window must be positive.
 func.func @attention_window(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %p: tensor<?xi32>) {
   // expected-error @+1 {{sliding_window must be positive}}
