@@ -144,8 +144,10 @@ int main(int argc, char **argv) {
                    "Hugging Face model folder (config.json + safetensors) or .gguf file")
       ->required();
   compile->add_option("-o,--output", co.output, "Artifact to write")->required();
-  compile->add_option("--target", co.target,
-                      "x86-64, x86-64-v3, x86-64-v4, native (sm_80/86/89/90: not yet)")
+  compile
+      ->add_option("--target", co.target,
+                   "CPU: x86-64, x86-64-v3, x86-64-v4, native (this machine); NVIDIA GPU: sm_80, "
+                   "sm_86, sm_89, sm_90 (needs nvcc; the artifact runs on that GPU or newer)")
       ->capture_default_str();
   compile->add_option("--quant", co.quant,
                       "none (source dtype), f32, f16, bf16, rtn-w4, rtn-w8, gptq-w4, gptq-w8, "
