@@ -83,3 +83,14 @@ func.func @attention_rope(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %pos: tens
   %a = qlc.attention %q, %k, %k, %pos {layer = 1 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64, scale = 0.35355339059327373 : f64, rope_theta = 5.0e+05 : f64, rope_scaling = "llama3", rope_factor = 8.0 : f64, rope_low_freq_factor = 1.0 : f64, rope_high_freq_factor = 4.0 : f64, rope_original_max_position = 8192 : i64} : (tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32>) -> tensor<?x64xf32>
   return %a : tensor<?x64xf32>
 }
+
+// -----
+
+// Tests that an attention reading packed q/k/v (qlc-fold-qkv-split) round-trips with
+// qkv_packed and its one operand three times.
+// CHECK-LABEL: func.func @attention_packed
+func.func @attention_packed(%x: tensor<?x128xf32>, %pos: tensor<?xi32>) -> tensor<?x64xf32> {
+  // CHECK: qlc.attention %arg0, %arg0, %arg0, %arg1 {head_dim = 8 : i64, layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, qkv_packed, scale = 3.500000e-01 : f64} : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  %a = qlc.attention %x, %x, %x, %pos {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64, scale = 0.35 : f64, qkv_packed} : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  return %a : tensor<?x64xf32>
+}
