@@ -247,32 +247,6 @@ template <int D, int V, class WT> void testLogits(const char *tname) {
   }
 }
 
-/// Random int weights in qlc's packed layout (rows of K codes, low nibble first), with
-/// their scales, zeros and the dequantized values (zero 2^(BITS-1) when not asym).
-template <int K, int N, int BITS, int G> struct IntWeights {
-  static constexpr int64_t GROUPS = (K + G - 1) / G, ROW_BYTES = (int64_t{K} * BITS + 7) / 8;
-  std::vector<uint8_t> q, zeros;
-  std::vector<cu::f16> scales;
-  std::vector<double> wdec;
-  IntWeights(Rng &rng, bool asym) : q(N * ROW_BYTES), zeros(N * GROUPS), scales(N * GROUPS) {
-    for (auto &b : q)
-      b = static_cast<uint8_t>(rng.index(256));
-    for (auto &z : zeros)
-      z = static_cast<uint8_t>(rng.index(1 << BITS));
-    for (auto &s : scales)
-      s = __float2half_rn(rng.uniform(0.002f, 0.05f));
-    wdec.resize(int64_t{N} * K);
-    for (int n = 0; n < N; ++n)
-      for (int k = 0; k < K; ++k) {
-        const uint8_t *row = q.data() + n * ROW_BYTES;
-        const int c = BITS == 8 ? row[k] : (row[k / 2] >> (4 * (k % 2))) & 0xF;
-        const int64_t gi = n * GROUPS + k / G;
-        const double z = asym ? zeros[gi] : (1 << (BITS - 1));
-        wdec[int64_t{n} * K + k] = (c - z) * static_cast<double>(__half2float(scales[gi]));
-      }
-  }
-};
-
 template <int K, int N, int BITS, int G> void testQlinearInt(bool asym) {
   Rng rng(K * 7 + N * 3 + BITS + G + asym);
   IntWeights<K, N, BITS, G> w(rng, asym);

@@ -86,27 +86,11 @@ template <int K, int N, class WT> void mmaDense(const char *tname) {
 }
 
 template <int K, int N, int BITS, int G> void mmaInt(bool asym) {
-  constexpr int64_t GROUPS = (K + G - 1) / G, ROW_BYTES = (int64_t{K} * BITS + 7) / 8;
   Rng rng(K * 11 + N * 5 + BITS + G + asym);
-  std::vector<uint8_t> q(N * ROW_BYTES), zeros(N * GROUPS);
-  for (auto &b : q)
-    b = static_cast<uint8_t>(rng.index(256));
-  for (auto &z : zeros)
-    z = static_cast<uint8_t>(rng.index(1 << BITS));
-  std::vector<cu::f16> scales(N * GROUPS);
-  for (auto &s : scales)
-    s = __float2half_rn(rng.uniform(0.002f, 0.05f));
-  std::vector<double> wdec(int64_t{N} * K);
-  for (int n = 0; n < N; ++n)
-    for (int k = 0; k < K; ++k) {
-      const uint8_t *row = q.data() + n * ROW_BYTES;
-      const int c = BITS == 8 ? row[k] : (row[k / 2] >> (4 * (k % 2))) & 0xF;
-      const int64_t gi = n * GROUPS + k / G;
-      const double z = asym ? zeros[gi] : (1 << (BITS - 1));
-      wdec[int64_t{n} * K + k] = (c - z) * static_cast<double>(__half2float(scales[gi]));
-    }
-  DevBuf<uint8_t> dq(q), dz(zeros);
-  DevBuf<cu::f16> ds(scales);
+  IntWeights<K, N, BITS, G> w(rng, asym);
+  const std::vector<double> &wdec = w.wdec;
+  DevBuf<uint8_t> dq(w.q), dz(w.zeros);
+  DevBuf<cu::f16> ds(w.scales);
   checkMma(caseName("qlinear_int", "K=%d N=%d b%d g%d %s", K, N, BITS, G, asym ? "asym" : "sym"),
            K, N, wdec, kTolQuant, [&](int M, const float *x, const float *b, float *y) {
              cu::qlinear_int<K, N, BITS, G>(0, M, x, dq.p, ds.p, asym ? dz.p : nullptr, b, y);

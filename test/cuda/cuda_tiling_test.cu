@@ -85,26 +85,11 @@ template <int I, int K, int N, class WT> void dense(const char *tn) {
 }
 
 template <int I, int K, int N, int BITS, int GS> void qint() {
-  constexpr int64_t GROUPS = (K + GS - 1) / GS, ROW = (int64_t{K} * BITS + 7) / 8;
   Rng rng(K * 11 + N + BITS + GS + I);
-  std::vector<uint8_t> q(N * ROW), z(N * GROUPS);
-  for (auto &b : q)
-    b = static_cast<uint8_t>(rng.index(256));
-  for (auto &v : z)
-    v = static_cast<uint8_t>(rng.index(1 << BITS));
-  std::vector<cu::f16> sc(N * GROUPS);
-  for (auto &s : sc)
-    s = __float2half_rn(rng.uniform(0.002f, 0.05f));
-  std::vector<double> wd(int64_t{N} * K);
-  for (int n = 0; n < N; ++n)
-    for (int k = 0; k < K; ++k) {
-      const uint8_t *row = q.data() + n * ROW;
-      const int c = BITS == 8 ? row[k] : (row[k / 2] >> (4 * (k % 2))) & 0xF;
-      const int64_t gi = n * GROUPS + k / GS;
-      wd[int64_t{n} * K + k] = (c - z[gi]) * static_cast<double>(__half2float(sc[gi]));
-    }
-  DevBuf<uint8_t> dq(q), dz(z);
-  DevBuf<cu::f16> ds(sc);
+  IntWeights<K, N, BITS, GS> w(rng, true);
+  const std::vector<double> &wd = w.wdec;
+  DevBuf<uint8_t> dq(w.q), dz(w.zeros);
+  DevBuf<cu::f16> ds(w.scales);
   checkAllM(caseName("qlinear_int", "cfg%d K=%d N=%d b%d g%d", I, K, N, BITS, GS), K, N, wd, true,
             [&](int M, const float *x, const float *b, float *y) {
               cu::qlinear_int<K, N, BITS, GS, Cfg<8, I>>(0, M, x, dq.p, ds.p, dz.p, b, y);
