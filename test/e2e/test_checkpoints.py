@@ -237,15 +237,18 @@ def test_prequantized_checkpoint_gives_the_dequantized_models_logits(tmp_path, n
     run_ok("qlc", "compile", tmp_path / "f", "-o", tmp_path / "f.so")
     for a, b in zip(all_logits(tmp_path / "q.so"), all_logits(tmp_path / "f.so")):
         assert rel(a, b) < 1e-5
-    kernels = json.loads(run_ok("qlc", "inspect", tmp_path / "q.so", "--json").stdout)["kernels"]
+    manifest = json.loads(run_ok("qlc", "inspect", tmp_path / "q.so", "--json").stdout)
+    kernels = manifest["kernels"]
     names = " ".join(k["kernel"] for k in kernels)
     act_order = IMPORTS[name].get("desc_act", False)
     assert ("qlinear_int_perm<" in names) == act_order
     assert "qlinear_int<" in names or act_order
     unshared = "unshared" in name
     assert ("input permutations (act-order) differ" in p.stderr) == unshared
-    # With shared permutations q/k/v and gate/up still fuse.
-    assert any(k["op"] == "qlc.split" for k in kernels) == (not unshared)
+    # With shared permutations q/k/v and gate/up still fuse: four projections a layer
+    # (q/k/v, o, gate/up, down) instead of seven.
+    projections = sum(k["op"] == "qlc.quantized_linear" for k in kernels)
+    assert (projections == 4 * manifest["model"]["num_layers"]) == (not unshared), projections
 
 
 # --- bad checkpoints --------------------------------------------------------------------
