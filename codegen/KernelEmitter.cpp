@@ -299,20 +299,20 @@ llvm::Error Walker::emitOp(Operation *op) {
         std::optional<RopeParams> rope = o.getRope(); // qlc-fuse-rope
         std::string freq = rope ? invFreqTable(*rope) : "nullptr";
         std::string y = out(o.getResult());
-        std::string args = syntax.attentionArgs(o.getLayer(), flt(o.getScale().convertToDouble()),
-                                                q, k, v, y, freq);
-        if (o.getQkvPacked()) { // qlc-fold-qkv-split: column ranges of the fused rows
+        std::string strides; // qlc-fold-qkv-split: column ranges of the fused rows
+        if (o.getQkvPacked()) {
           const int64_t qw = o.getNumHeads() * o.getHeadDim();
           const int64_t kw = o.getNumKvHeads() * o.getHeadDim();
-          args = syntax.attentionArgs(o.getLayer(), flt(o.getScale().convertToDouble()), q,
-                                      fmt::format("{} + {}", q, qw),
-                                      fmt::format("{} + {}", q, qw + kw), y, freq) +
-                 fmt::format(", {}, {}", qw + 2 * kw, qw + 2 * kw);
+          k = fmt::format("{} + {}", q, qw);
+          v = fmt::format("{} + {}", q, qw + kw);
+          strides = fmt::format(", {}, {}", qw + 2 * kw, qw + 2 * kw);
         }
         call(o, "attention",
              {num(numLayers), num(o.getNumHeads()), num(o.getNumKvHeads()), num(o.getHeadDim()),
               num(o.getSlidingWindow().value_or(0)), syntax.kvFormat(kvd.str()), num(pageSize)},
-             args);
+             syntax.attentionArgs(o.getLayer(), flt(o.getScale().convertToDouble()), q, k, v, y,
+                                  freq) +
+                 strides);
       })
       .Case<SiluMulOp>([&](SiluMulOp o) {
         std::string g = act(o.getGate()), u = act(o.getUp()), y = out(o.getResult());
