@@ -6,9 +6,9 @@
 // Why: the generic GEMV (qlc_cuda_linear.cuh) spends ~8 instructions per 4-bit weight
 // (Nsight Compute on an H200: staging x per block, a scale and zero load per 16 codes,
 // f32 conversion and FMA per code) and streams 0.7-1.0 TB/s. Here a weight costs about 1.4:
-//   * 8 codes of a 32-bit word become four f16 pairs (q_j, q_j+4) with one shift and one
-//     LOP3 each ((w >> 4j) & 0x000F000F | 0x64006400 is the half pair 1024 + q), then
-//     q - zero exactly with one HSUB2 (the pair minus 1024 + zero);
+//   * 8 codes of a 32-bit word become four f16 pairs (q_j, q_j+4) with one LOP3 each
+//     (w & 0x000F000F | 0x64006400 is the half pair 1024 + q; the high nibbles give
+//     1024 + 16 q), then q - zero exactly with one HSUB2 or HFMA2 (w4_decode_word);
 //   * mma.sync m16n8k16 multiplies them with x (rounded to f16, as in the tensor-core GEMM)
 //     and accumulates in f32: 16 weight rows (the A operand) times up to 8 tokens (B);
 //   * the group's scale is applied once per 128 codes, to the f32 partial sums.
@@ -21,9 +21,9 @@
 // Two kernels share that arithmetic:
 //   * gemv_w4_stream_kernel (1-4 tokens, x staged in shared memory): a block holds RT tiles
 //     of 16 rows, KW warps per tile split its quads, and each lane keeps D quads in flight,
-//     requesting the next as it decodes one; the decode is a LOP3 and an HSUB2 or HFMA2 per
-//     f16 pair, and x is converted to f16 once per block. On an H200 it is 1.2-1.3x faster
-//     than the other at batch 1 and up to 1.9x at 4 tokens (bench/gemv_w4_graph.cu).
+//     requesting the next as it decodes one, and x is converted to f16 once per block. On an H200
+//     it is 1.2-1.3x faster than the other at batch 1 and up to 1.9x at 4 tokens
+//     (bench/gemv_w4_graph.cu).
 //   * gemv_w4_kernel (up to 8 tokens, x read from global memory): a block of KW warps takes
 //     16 rows, its warps split the quads of K (quad q to warp q % KW), each lane loads UNQ
 //     quads (2 x 16 bytes each) before decoding the first, and the warps add their partial
@@ -55,6 +55,32 @@ using GemvW4Default = GemvW4Cfg<8, 4>;
 
 __device__ __forceinline__ unsigned half2_bits(__half2 h) {
   return *reinterpret_cast<const unsigned *>(&h);
+}
+
+/// (a & b) | c in one LOP3 (ptxas otherwise emits an AND and an OR here).
+__device__ __forceinline__ unsigned and_or(unsigned a, unsigned b, unsigned c) {
+  unsigned d;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+
+/// The A pairs j = 0..3 of mma_16816 (as f16 q - zero, exact) of one 32-bit word of 8
+/// codes: a LOP3 puts codes (j, j + 4) of the low or high nibbles into f16 pairs 1024 + q
+/// (j even) or 1024 + 16 q (j odd); an HSUB2 with 1024 + zero or an HFMA2 by 1/16 with
+/// -(64 + zero) makes them q - zero. `zb` and `zb16` are those two f16 pairs' bits.
+__device__ __forceinline__ void w4_decode_word(unsigned w, unsigned zb, unsigned zb16,
+                                               unsigned (&a)[4]) {
+  const __half2 sixteenth = __float2half2_rn(0.0625f);
+  const __half2 bz = *reinterpret_cast<const __half2 *>(&zb);
+  const __half2 bz16 = *reinterpret_cast<const __half2 *>(&zb16);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const unsigned v = h == 0 ? w : w >> 8;
+    const unsigned lo = and_or(v, 0x000F000Fu, 0x64006400u);
+    const unsigned hi = and_or(v, 0x00F000F0u, 0x64006400u);
+    a[2 * h] = half2_bits(__hsub2(*reinterpret_cast<const __half2 *>(&lo), bz));
+    a[2 * h + 1] = half2_bits(__hfma2(*reinterpret_cast<const __half2 *>(&hi), sixteenth, bz16));
+  }
 }
 
 template <int K, int N, int G, class Cfg>
@@ -103,9 +129,11 @@ __global__ void __launch_bounds__(Cfg::KW * kWarpSize)
       const int64_t gi = (G >= K ? 0 : static_cast<int64_t>(qd) * 128 / G);
       const float s0 = ok0 ? __half2float(scales[row0 * GROUPS + gi]) : 0.0f;
       const float s1 = ok1 ? __half2float(scales[row1 * GROUPS + gi]) : 0.0f;
-      const float z0 = zeros != nullptr && ok0 ? static_cast<float>(zeros[row0 * GROUPS + gi]) : 8.0f;
-      const float z1 = zeros != nullptr && ok1 ? static_cast<float>(zeros[row1 * GROUPS + gi]) : 8.0f;
-      const __half2 bias0 = __float2half2_rn(1024.0f + z0), bias1 = __float2half2_rn(1024.0f + z1);
+      const unsigned z0 = zeros != nullptr && ok0 ? zeros[row0 * GROUPS + gi] : 8u;
+      const unsigned z1 = zeros != nullptr && ok1 ? zeros[row1 * GROUPS + gi] : 8u;
+      // f16 pairs 1024 + z and -(64 + z) for w4_decode_word, built from the integer z.
+      const unsigned zb0 = 0x64006400u | (z0 * 0x10001u), zb1 = 0x64006400u | (z1 * 0x10001u);
+      const unsigned zc0 = 0xD400D400u | (z0 * 0x100010u), zc1 = 0xD400D400u | (z1 * 0x100010u);
       const unsigned wa[4] = {w0[u].x, w0[u].y, w0[u].z, w0[u].w};
       const unsigned wb[4] = {w1[u].x, w1[u].y, w1[u].z, w1[u].w};
       float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -121,13 +149,8 @@ __global__ void __launch_bounds__(Cfg::KW * kWarpSize)
           b[3] = half2_bits(__floats2half2_rn(lo.w, hi.w));
         }
         unsigned a0[4], a1[4];
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          const unsigned p0 = ((wa[w] >> (4 * j)) & 0x000F000Fu) | 0x64006400u;
-          const unsigned p1 = ((wb[w] >> (4 * j)) & 0x000F000Fu) | 0x64006400u;
-          a0[j] = half2_bits(__hsub2(*reinterpret_cast<const __half2 *>(&p0), bias0));
-          a1[j] = half2_bits(__hsub2(*reinterpret_cast<const __half2 *>(&p1), bias1));
-        }
+        w4_decode_word(wa[w], zb0, zc0, a0);
+        w4_decode_word(wb[w], zb1, zc1, a1);
         const unsigned s0a[4] = {a0[0], a1[0], a0[1], a1[1]};
         const unsigned s1a[4] = {a0[2], a1[2], a0[3], a1[3]};
         mma_16816(part, s0a, b[0], b[1]);
@@ -157,32 +180,6 @@ __global__ void __launch_bounds__(Cfg::KW * kWarpSize)
         v += red[k][r][m];
       y[static_cast<int64_t>(m) * N + n] = bias != nullptr ? v + bias[n] : v;
     }
-  }
-}
-
-/// (a & b) | c in one LOP3 (ptxas otherwise emits an AND and an OR here).
-__device__ __forceinline__ unsigned and_or(unsigned a, unsigned b, unsigned c) {
-  unsigned d;
-  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-  return d;
-}
-
-/// The A pairs j = 0..3 of mma_16816 (as f16 q - zero, exact) of one 32-bit word of 8
-/// codes: a LOP3 puts codes (j, j + 4) of the low or high nibbles into f16 pairs 1024 + q
-/// (j even) or 1024 + 16 q (j odd); an HSUB2 with 1024 + zero or an HFMA2 by 1/16 with
-/// -(64 + zero) makes them q - zero. `zb` and `zb16` are those two f16 pairs' bits.
-__device__ __forceinline__ void w4_decode_word(unsigned w, unsigned zb, unsigned zb16,
-                                               unsigned (&a)[4]) {
-  const __half2 sixteenth = __float2half2_rn(0.0625f);
-  const __half2 bz = *reinterpret_cast<const __half2 *>(&zb);
-  const __half2 bz16 = *reinterpret_cast<const __half2 *>(&zb16);
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const unsigned v = h == 0 ? w : w >> 8;
-    const unsigned lo = and_or(v, 0x000F000Fu, 0x64006400u);
-    const unsigned hi = and_or(v, 0x00F000F0u, 0x64006400u);
-    a[2 * h] = half2_bits(__hsub2(*reinterpret_cast<const __half2 *>(&lo), bz));
-    a[2 * h + 1] = half2_bits(__hfma2(*reinterpret_cast<const __half2 *>(&hi), sixteenth, bz16));
   }
 }
 
