@@ -234,6 +234,20 @@ struct AttentionCase {
       run(start, slots, positions, rng, "decode");
       fusedRope(start, slots, positions, rng, "decode");
     }
+    // Steps of the decode configuration (M <= 8) with several tokens of a slot, whose rows
+    // the attention kernel stores itself and reads back from shared memory: a short prompt
+    // (across a page boundary where pages are long enough), and slots with 1-3 tokens each.
+    {
+      std::vector<int32_t> slots(5, 6), positions(5);
+      std::iota(positions.begin(), positions.end(),
+                static_cast<int32_t>(P >= 4 && P < 100 ? P - 2 : 3));
+      run(start, slots, positions, rng, caseName("short prompt", "p0=%d", positions[0]));
+      fusedRope(start, slots, positions, rng, caseName("short prompt", "p0=%d", positions[0]));
+      const std::vector<int32_t> mixSlots = {7, 0, 7, 8, 0, 7, 3},
+                                 mixPos = {20, 5, 21, 0, 6, 22, 60};
+      run(start, mixSlots, mixPos, rng, "mixed slots");
+      fusedRope(start, mixSlots, mixPos, rng, "mixed slots");
+    }
     for (int M : {1, 17}) {
       std::vector<int32_t> slots(M, 2), positions(M);
       std::iota(positions.begin(), positions.end(), M == 1 ? 90 : 11);

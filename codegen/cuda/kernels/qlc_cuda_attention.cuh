@@ -8,7 +8,8 @@
 //   KvI8   f16 scale, f16 zero, HD uint8 codes padded to 4 bytes: x ~= zero + scale * code,
 //          zero rounded down from the head's min, scale up from (max - zero) / 255,
 //          with the same f32 operations, unfused, as the x86 store (bit-identical codes).
-// attention() first encodes the step's k and v rows (one warp per head row), then one
+// attention() first encodes the step's k and v rows (one warp per head row; for the int8
+// cache in decode steps the attention kernel does it, attention_store_kernel), then one
 // block per (token, query head) attends positions [lo, pos] of the token's slot: its
 // warps (16 for decode steps, 4 for prefill) take tiles of 32 positions in turn, each with
 // its own online softmax (q in shared memory, the cached head widened or dequantized as it
@@ -27,6 +28,10 @@ namespace cuda {
 
 /// q·k over HD channels, q in shared memory (zero past HD up to a multiple of 4).
 struct KvF32 {
+  /// Whether decode steps store k and v in the attention kernel (attention_store_kernel):
+  /// on an H200 that halved the int8 cache's time per layer and made the f16 cache's 1.3x
+  /// slower (bench/attention_graph.cu, docs/cuda.md), so only int8 does.
+  static constexpr bool kDecodeStoreFused = false;
   template <int HD> __host__ __device__ static constexpr int64_t head_bytes() { return 4 * HD; }
   template <int HD> __device__ static void store_warp(uint8_t *dst, const float *x, int lane) {
     float *d = reinterpret_cast<float *>(dst);
@@ -73,6 +78,7 @@ struct KvF32 {
 };
 
 struct KvF16 {
+  static constexpr bool kDecodeStoreFused = false;
   template <int HD> __host__ __device__ static constexpr int64_t head_bytes() { return 2 * HD; }
   template <int HD> __device__ static void store_warp(uint8_t *dst, const float *x, int lane) {
     f16 *d = reinterpret_cast<f16 *>(dst);
@@ -125,6 +131,7 @@ struct KvF16 {
 };
 
 struct KvI8 {
+  static constexpr bool kDecodeStoreFused = true;
   template <int HD> __host__ __device__ static constexpr int64_t head_bytes() { return 4 + (HD + 3) / 4 * 4; }
   /// The x86 store, by one warp: min/max by shuffles, then every lane derives the same
   /// scale and zero and writes its codes.
@@ -210,6 +217,24 @@ __device__ __forceinline__ uint8_t *kv_row(void *kv, const int32_t *__restrict__
   const int64_t page = table[slot * max_pages + pos / P];
   const int64_t row = ((page * L + layer) * 2 + which) * P + pos % P;
   return static_cast<uint8_t *>(kv) + row * kv_row_bytes<KV, KVH, HD>();
+}
+
+/// Encodes the k (which = 0, rotated by inv_freq when given) or v head of HD channels at
+/// `src` into `dst` by one warp: the cache format's store, after the rope kernel's
+/// arithmetic into `rot` (HD floats of shared memory) for a k head -- kv_store_kernel's
+/// arithmetic, so that attention_store_kernel writes the same bytes (cuda_attention_test).
+/// `rot` may be `src` (a lane reads both channels of a pair before it writes them).
+template <class KV, int HD>
+__device__ __forceinline__ void encode_head_warp(uint8_t *dst, const float *src, int which,
+                                                 const float *__restrict__ inv_freq, float p,
+                                                 float *rot, int lane) {
+  if (which == 0 && inv_freq != nullptr) {
+    for (int i = lane; i < HD / 2; i += kWarpSize)
+      rope_pair(p, inv_freq[i], src[i], src[i + HD / 2], &rot[i], &rot[i + HD / 2]);
+    __syncwarp();
+    src = rot;
+  }
+  KV::template store_warp<HD>(dst, src, lane);
 }
 
 /// One warp per (token, kv head, k|v): encodes the step's rows at their positions.
@@ -369,7 +394,193 @@ __global__ void __launch_bounds__(NW *kWarpSize)
   }
 }
 
-/// Steps of up to this many tokens take the decode configuration of attention_kernel.
+/// accumulate_rows for rows given by address (`vrow`, some of them in shared memory).
+template <class KV, int HD, int CPL, int R>
+__device__ __forceinline__ void accumulate_rows_at(float (&acc)[CPL], const uint8_t *vrow, float p,
+                                                   int r, int c0) {
+  constexpr bool WIDE = HD == kWarpSize * CPL && CPL % 4 == 0;
+  const unsigned long long va = reinterpret_cast<unsigned long long>(vrow);
+  float vv[R][CPL];
+#pragma unroll
+  for (int u = 0; u < R; ++u) {
+    const uint8_t *vr = reinterpret_cast<const uint8_t *>(__shfl_sync(kFullMask, va, r + u));
+    if constexpr (WIDE) {
+      KV::template values<HD, CPL>(vr, c0, vv[u]);
+    } else {
+#pragma unroll
+      for (int i = 0; i < CPL; ++i)
+        vv[u][i] = c0 + i < HD ? KV::template value<HD>(vr, c0 + i) : 0.0f;
+    }
+  }
+#pragma unroll
+  for (int u = 0; u < R; ++u) {
+    const float pu = __shfl_sync(kFullMask, p, r + u);
+#pragma unroll
+    for (int i = 0; i < CPL; ++i)
+      acc[i] = fmaf(pu, vv[u][i], acc[i]);
+  }
+}
+
+/// attention_kernel's decode configuration (NW warps, M <= NW / 2 tokens) that also stores
+/// the step's k and v rows, in place of kv_store_kernel: a launch a layer fewer. Warp w
+/// encodes head g of token w / 2's k (w even) or v row into shared memory when that token
+/// belongs to the block's slot (the last warps meanwhile load q), and the block of query
+/// head g * (H / KVH) also writes its own token's rows to the cache. Positions of the step's
+/// tokens are read from shared memory, every other position from the cache, so no block
+/// reads a row that another block of the launch writes. Used for the formats whose
+/// KV::kDecodeStoreFused is set (attention()).
+template <int L, int H, int KVH, int HD, int WINDOW, class KV, int P, int NW>
+__global__ void __launch_bounds__(NW *kWarpSize)
+    attention_store_kernel(void *kv, const int32_t *__restrict__ table, int64_t max_pages,
+                           const int32_t *__restrict__ positions, const int32_t *__restrict__ slots,
+                           int layer, float scale, const float *__restrict__ q,
+                           float *__restrict__ out, const float *__restrict__ inv_freq, int64_t ldq,
+                           int M, const float *__restrict__ k, const float *__restrict__ v,
+                           int64_t ldkv) {
+  pdl_enter();
+  constexpr int NT = NW * kWarpSize, RB = 16;
+  constexpr int HDP = (HD + 3) / 4 * 4;
+  constexpr int CPL = (HD + kWarpSize - 1) / kWarpSize; // channels per lane
+  constexpr int G = H / KVH;
+  constexpr int64_t HB = KV::template head_bytes<HD>(), ROWB = kv_row_bytes<KV, KVH, HD>();
+  constexpr int ST = NW / 2;                   // step tokens
+  constexpr int64_t HBS = (HB + 15) / 16 * 16; // their rows' stride in shared memory
+  constexpr int EPL = (HD + kWarpSize - 1) / kWarpSize;
+  static_assert(NT >= HDP, "a thread for each q channel");
+  __shared__ __align__(16) float qs[HDP];
+  __shared__ float wmx[NW], wden[NW];
+  __shared__ __align__(16) float wacc[NW][CPL * kWarpSize];
+  __shared__ __align__(16) uint8_t enc[ST][2][HBS];
+  __shared__ int32_t step_pos[ST];
+  const int64_t t = blockIdx.x / H;
+  const int h = blockIdx.x % H, g = h / G, tid = threadIdx.x;
+  const int warp = tid / kWarpSize, lane = tid % kWarpSize, c0 = lane * CPL;
+  const int32_t slot = slots[t], pos = positions[t];
+  const int32_t lo = (WINDOW > 0 && pos >= WINDOW) ? pos - WINDOW + 1 : 0;
+  const float *qh = q + t * ldq + h * HD;
+  // Every load first, so that their latencies overlap: the step row of warp w (k or v of
+  // token u = w / 2, head g), that token's slot and position, and the thread's q channels
+  // (channel NT - 1 - tid: a rope pair, or one channel).
+  const int u = warp / 2, which = warp % 2, qi = NT - 1 - tid;
+  const bool step = u < M;
+  const int32_t su = step ? slots[u] : -1, pu = step ? positions[u] : 0;
+  const float *src = (which == 0 ? k : v) + (step ? u : 0) * ldkv + g * HD;
+  float row[EPL];
+#pragma unroll
+  for (int e = 0; e < EPL; ++e)
+    row[e] = step && lane + e * kWarpSize < HD ? src[lane + e * kWarpSize] : 0.0f;
+  float qa = 0.0f, qb = 0.0f, fr = 0.0f;
+  if (inv_freq != nullptr) {
+    if (qi < HD / 2) {
+      qa = qh[qi];
+      qb = qh[qi + HD / 2];
+      fr = inv_freq[qi];
+    }
+  } else if (qi < HD) {
+    qa = qh[qi];
+  }
+  const bool mine = step && su == slot;
+  if (which == 0 && lane == 0)
+    step_pos[u] = mine ? pu : -1;
+  if (mine) {
+    // wacc[warp] is free until the end: the row is encoded from there (rotated in place).
+    float *scr = wacc[warp];
+#pragma unroll
+    for (int e = 0; e < EPL; ++e)
+      if (lane + e * kWarpSize < HD)
+        scr[lane + e * kWarpSize] = row[e];
+    __syncwarp();
+    uint8_t *e = enc[u][which];
+    encode_head_warp<KV, HD>(e, scr, which, inv_freq, static_cast<float>(pu), scr, lane);
+    if (u == t && h % G == 0) { // this token's rows, to the cache
+      __syncwarp();
+      uint32_t *dst = reinterpret_cast<uint32_t *>(
+          kv_row<KV, L, KVH, HD, P>(kv, table, max_pages, slot, layer, which, pos) + g * HB);
+      for (int i = lane; i < HB / 4; i += kWarpSize)
+        dst[i] = reinterpret_cast<const uint32_t *>(e)[i];
+    }
+  }
+  if (inv_freq != nullptr) {
+    if (qi < HD / 2)
+      rope_pair(static_cast<float>(pos), fr, qa, qb, &qs[qi], &qs[qi + HD / 2]);
+    if (qi < HDP - HD)
+      qs[HD + qi] = 0.0f;
+  } else if (qi < HDP) {
+    qs[qi] = qi < HD ? qa : 0.0f;
+  }
+  __syncthreads();
+  float qsum = 0.0f;
+  for (int i = 0; i < HD; ++i)
+    qsum += qs[i];
+  const int32_t *pages = table + slot * max_pages;
+  constexpr int64_t PAGE_STRIDE = int64_t{L} * 2 * P * ROWB; // bytes of one page
+  const uint8_t *kbase =
+      static_cast<const uint8_t *>(kv) + (int64_t{layer} * 2 * P) * ROWB + g * HB;
+  const uint8_t *vbase = kbase + int64_t{P} * ROWB;
+  float mx = -INFINITY, den = 0.0f, acc[CPL];
+#pragma unroll
+  for (int i = 0; i < CPL; ++i)
+    acc[i] = 0.0f;
+  for (int32_t j0 = lo + warp * kWarpSize; j0 <= pos; j0 += NW * kWarpSize) {
+    const int32_t j = j0 + lane;
+    const bool valid = j <= pos;
+    const int64_t off = valid ? pages[j / P] * PAGE_STRIDE + (j % P) * ROWB : 0;
+    const uint8_t *krow = kbase + off, *vrow = vbase + off;
+#pragma unroll
+    for (int s = 0; s < ST; ++s)
+      if (valid && step_pos[s] == j) { // a row of this step: encoded above
+        krow = enc[s][0];
+        vrow = enc[s][1];
+      }
+    const float sc = valid ? KV::template dot<HD>(qs, qsum, krow) * scale : -INFINITY;
+    const float nmx = fmaxf(mx, warp_max(sc)); // finite: position j0 is valid
+    const float corr = expf(mx - nmx);
+    const float p = valid ? expf(sc - nmx) : 0.0f;
+    den = den * corr + warp_sum(p);
+#pragma unroll
+    for (int i = 0; i < CPL; ++i)
+      acc[i] *= corr;
+    const int n = pos - j0 + 1 < kWarpSize ? pos - j0 + 1 : kWarpSize;
+    int r = 0;
+    for (; r + RB <= n; r += RB)
+      accumulate_rows_at<KV, HD, CPL, RB>(acc, vrow, p, r, c0);
+    for (; r + 4 <= n; r += 4)
+      accumulate_rows_at<KV, HD, CPL, 4>(acc, vrow, p, r, c0);
+    for (; r < n; ++r)
+      accumulate_rows_at<KV, HD, CPL, 1>(acc, vrow, p, r, c0);
+    mx = nmx;
+  }
+  if (lane == 0) {
+    wmx[warp] = mx;
+    wden[warp] = den;
+  }
+#pragma unroll
+  for (int i = 0; i < CPL; ++i)
+    wacc[warp][c0 + i] = acc[i];
+  __syncthreads();
+  float m = -INFINITY; // finite: warp 0 scored position lo
+#pragma unroll
+  for (int w = 0; w < NW; ++w)
+    m = fmaxf(m, wmx[w]);
+  float f[NW], d = 0.0f;
+#pragma unroll
+  for (int w = 0; w < NW; ++w) {
+    f[w] = wmx[w] == -INFINITY ? 0.0f : expf(wmx[w] - m); // a warp with no positions: 0
+    d += wden[w] * f[w];
+  }
+  const float inv = 1.0f / d;
+  float *o = out + t * (H * HD) + h * HD;
+  for (int c = tid; c < HD; c += NT) {
+    float a = 0.0f;
+#pragma unroll
+    for (int w = 0; w < NW; ++w)
+      a = fmaf(wacc[w][c], f[w], a);
+    o[c] = a * inv;
+  }
+}
+
+/// Steps of up to this many tokens take the decode configuration of attention_kernel (16
+/// warps; attention_store_kernel where KV::kDecodeStoreFused).
 constexpr int64_t kAttnDecodeTokens = 8;
 
 /// Causal attention of M tokens (q rows [M, H*HD], k/v rows [M, KVH*HD]) over the paged
@@ -387,14 +598,23 @@ void attention(cudaStream_t s, void *kv, const int32_t *table, int64_t max_pages
   static_assert(H % KVH == 0, "query heads come in whole groups");
   static_assert(HD % 2 == 0 && HD <= 256, "even head widths up to 256");
   static_assert(P > 0, "pages hold at least one position");
+  constexpr int kDecodeWarps = 16;
+  static_assert(kAttnDecodeTokens * 2 <= kDecodeWarps, "a warp for each k and v row of a step");
   if (M <= 0)
     return;
+  if (M <= kAttnDecodeTokens && KV::kDecodeStoreFused) {
+    launch_kernel(attention_store_kernel<L, H, KVH, HD, WINDOW, KV, P, kDecodeWarps>,
+                  static_cast<unsigned>(M * H), kDecodeWarps * kWarpSize, 0, s, kv, table,
+                  max_pages, positions, slots, layer, scale, q, out, inv_freq, ldq,
+                  static_cast<int>(M), k, v, ldkv);
+    return;
+  }
   launch_kernel(kv_store_kernel<L, KVH, HD, KV, P>, static_cast<unsigned>(M * KVH * 2), kWarpSize,
                 0, s, kv, table, max_pages, positions, slots, layer, k, v, inv_freq, ldkv);
   if (M <= kAttnDecodeTokens)
-    launch_kernel(attention_kernel<L, H, KVH, HD, WINDOW, KV, P, 16>, static_cast<unsigned>(M * H),
-                  16 * kWarpSize, 0, s, kv, table, max_pages, positions, slots, layer, scale, q,
-                  out, inv_freq, ldq);
+    launch_kernel(attention_kernel<L, H, KVH, HD, WINDOW, KV, P, kDecodeWarps>,
+                  static_cast<unsigned>(M * H), kDecodeWarps * kWarpSize, 0, s, kv, table,
+                  max_pages, positions, slots, layer, scale, q, out, inv_freq, ldq);
   else
     launch_kernel(attention_kernel<L, H, KVH, HD, WINDOW, KV, P, 4>, static_cast<unsigned>(M * H),
                   4 * kWarpSize, 0, s, kv, table, max_pages, positions, slots, layer, scale, q, out,
