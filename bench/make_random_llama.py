@@ -7,6 +7,7 @@ are normal with std 0.02, norm weights are 1.0; the seed is fixed, so the same o
 always give the same file. Only numpy and the `safetensors` package are needed.
 
     python3 bench/make_random_llama.py --out ~/.cache/qlc-bench/llama-100m-bf16 --dtype bf16
+    python3 bench/make_random_llama.py --out /tmp/llama7b-2l --preset llama2-7b --layers 2 --dtype f16
 """
 
 import argparse
@@ -28,6 +29,21 @@ SHAPE = dict(
     vocab_size=32000,
     max_position_embeddings=2048,
 )
+
+# Llama-2-7B's shape (32 layers), for timing runs with random weights; --layers shortens it.
+PRESETS = {
+    "small": SHAPE,
+    "llama2-7b": dict(
+        hidden_size=4096,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        head_dim=128,
+        intermediate_size=11008,
+        vocab_size=32000,
+        max_position_embeddings=4096,
+    ),
+}
 
 HF_DTYPE = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}
 
@@ -86,15 +102,24 @@ def main():
     ap.add_argument("--dtype", choices=sorted(HF_DTYPE), default="bf16",
                     help="storage dtype of the weights (default bf16)")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="small",
+                    help="model shape (default: the ~125M-parameter one above)")
+    ap.add_argument("--layers", type=int, default=0,
+                    help="number of decoder layers (default: the preset's)")
     args = ap.parse_args()
+    shape = dict(PRESETS[args.preset])
+    if args.layers < 0:
+        ap.error(f"--layers must be at least 1 (0: the preset's), got {args.layers}")
+    if args.layers:
+        shape["num_hidden_layers"] = args.layers
 
     rng = np.random.default_rng(args.seed)
     tensors, params = {}, 0
-    for name, shape, init in tensor_shapes(SHAPE):
+    for name, dims, init in tensor_shapes(shape):
         if init == "ones":
-            a = np.ones(shape, dtype=np.float32)
+            a = np.ones(dims, dtype=np.float32)
         else:
-            a = rng.standard_normal(shape, dtype=np.float32)
+            a = rng.standard_normal(dims, dtype=np.float32)
             a *= np.float32(0.02)
         tensors[name] = a
         params += a.size
@@ -113,7 +138,7 @@ def main():
         bos_token_id=1,
         eos_token_id=2,
         torch_dtype=HF_DTYPE[args.dtype],
-        **SHAPE,
+        **shape,
     )
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
