@@ -48,6 +48,72 @@ GroupParams findParams(const MatrixD &w, int64_t b, int64_t e, const IntQuantPar
   return g;
 }
 
+/// Replaces the symmetric positive definite `a` (its lower triangle is read) by its lower
+/// Cholesky factor, right-looking by panels of kPanel columns: the diagonal block by
+/// Eigen's LLT (the whole matrix when it is no larger), the rows below it by a triangular
+/// solve and the trailing matrix by a product, both split over threads in chunks that do
+/// not depend on the number of threads. False if `a` is not positive definite.
+bool choleskyLower(MatrixD &a) {
+  constexpr int64_t kPanel = 128, kChunk = 128;
+  const int64_t k = a.rows();
+  for (int64_t j = 0; j < k; j += kPanel) {
+    const int64_t b = std::min(kPanel, k - j), rest = k - j - b;
+    Eigen::LLT<MatrixD> d(a.block(j, j, b, b));
+    if (d.info() != Eigen::Success)
+      return false;
+    const MatrixD l11 = d.matrixL();
+    a.block(j, j, b, b) = l11;
+    const int64_t chunks = (rest + kChunk - 1) / kChunk;
+    // L21 = A21 L11^-T, by chunks of rows.
+    parallelFor(chunks, [&](int64_t cb, int64_t ce) {
+      for (int64_t c = cb; c < ce; ++c) {
+        const int64_t r0 = j + b + c * kChunk, rows = std::min(kChunk, k - r0);
+        auto l21 = a.block(r0, j, rows, b);
+        l11.triangularView<Eigen::Lower>().transpose().solveInPlace<Eigen::OnTheRight>(l21);
+      }
+    });
+    // A22 -= L21 L21^T on and below the diagonal, by chunks of columns (each reads the
+    // panel's columns, which no chunk writes).
+    parallelFor(chunks, [&](int64_t cb, int64_t ce) {
+      for (int64_t c = cb; c < ce; ++c) {
+        const int64_t c0 = j + b + c * kChunk, w = std::min(kChunk, k - c0);
+        a.block(c0, c0, k - c0, w).noalias() -=
+            a.block(c0, j, k - c0, b) * a.block(c0, j, w, b).transpose();
+      }
+    });
+  }
+  a.triangularView<Eigen::StrictlyUpper>().setZero();
+  return true;
+}
+
+/// The upper triangular U with H^-1 = U^T U; false if H is not positive definite.
+bool inverseFactor(const MatrixD &H, MatrixD &U) {
+  const int64_t k = H.rows();
+  // U, the upper Cholesky factor of H^-1 (gptq.py: cholesky(cholesky_inverse(cholesky(H)),
+  // upper=True)), as J R^-1 J, where R is the lower Cholesky factor of J H J and J reverses
+  // the order of rows and columns: then H^-1 = U^T U with U upper triangular with a positive
+  // diagonal, which is unique. One factorization and a triangular inverse (k^3 / 3 each)
+  // instead of two factorizations and a full inverse (~2.7 k^3 together); the inverse's
+  // columns are solved in parallel, in chunks that do not depend on the number of threads.
+  MatrixD R = H.reverse();
+  if (!choleskyLower(R))
+    return false;
+  MatrixD Rinv = MatrixD::Zero(k, k);
+  constexpr int64_t kInvCols = 128;
+  parallelFor((k + kInvCols - 1) / kInvCols, [&](int64_t cb, int64_t ce) {
+    for (int64_t c = cb; c < ce; ++c) {
+      // Columns c0 .. c0 + w - 1 of R^-1 are zero above row c0, and below it they are those
+      // of the inverse of R's trailing block.
+      const int64_t c0 = c * kInvCols, w = std::min(kInvCols, k - c0);
+      MatrixD X = MatrixD::Identity(k - c0, w);
+      R.bottomRightCorner(k - c0, k - c0).triangularView<Eigen::Lower>().solveInPlace(X);
+      Rinv.block(c0, c0, k - c0, w) = X;
+    }
+  });
+  U = Rinv.reverse();
+  return true;
+}
+
 } // namespace
 
 mlir::LogicalResult checkGptqParams(const GptqParams &p, int64_t k, std::string &error) {
@@ -128,31 +194,11 @@ mlir::FailureOr<IntQuantized> quantizeGptq(const std::vector<float> &wRowMajor, 
 
   const double damp = p.dampPercent * H.diagonal().mean();
   H.diagonal().array() += damp;
-  // U, the upper Cholesky factor of H^-1 (gptq.py: cholesky(cholesky_inverse(cholesky(H)),
-  // upper=True)), as J R^-1 J, where R is the lower Cholesky factor of J H J and J reverses
-  // the order of rows and columns: then H^-1 = U^T U with U upper triangular with a positive
-  // diagonal, which is unique. One factorization and a triangular inverse (k^3 / 3 each)
-  // instead of two factorizations and a full inverse (~2.7 k^3 together); the inverse's
-  // columns are solved in parallel, in chunks that do not depend on the number of threads.
-  Eigen::LLT<MatrixD> llt(H.reverse());
-  if (llt.info() != Eigen::Success) {
+  MatrixD U;
+  if (!inverseFactor(H, U)) {
     error = "the damped Hessian is not positive definite (raise damp-percent)";
     return mlir::failure();
   }
-  const MatrixD R = llt.matrixL();
-  MatrixD Rinv = MatrixD::Zero(k, k);
-  constexpr int64_t kInvCols = 128;
-  parallelFor((k + kInvCols - 1) / kInvCols, [&](int64_t cb, int64_t ce) {
-    for (int64_t c = cb; c < ce; ++c) {
-      // Columns c0 .. c0 + w - 1 of R^-1 are zero above row c0, and below it they are those
-      // of the inverse of R's trailing block.
-      const int64_t c0 = c * kInvCols, w = std::min(kInvCols, k - c0);
-      MatrixD X = MatrixD::Identity(k - c0, w);
-      R.bottomRightCorner(k - c0, k - c0).triangularView<Eigen::Lower>().solveInPlace(X);
-      Rinv.block(c0, c0, k - c0, w) = X;
-    }
-  });
-  const MatrixD U = Rinv.reverse();
 
   // Rows are independent given U (each row's error moves along its own columns), so the
   // column loop runs on chunks of kChunkRows rows in parallel. The chunks do not depend on
@@ -215,6 +261,15 @@ mlir::FailureOr<IntQuantized> quantizeGptq(const std::vector<float> &wRowMajor, 
     }
   });
   return out;
+}
+
+bool gptqInverseFactor(const std::vector<double> &h, int64_t k, std::vector<double> &u) {
+  MatrixD U;
+  if (static_cast<int64_t>(h.size()) != k * k ||
+      !inverseFactor(Eigen::Map<const MatrixD>(h.data(), k, k), U))
+    return false;
+  u.assign(U.data(), U.data() + k * k);
+  return true;
 }
 
 } // namespace qlc

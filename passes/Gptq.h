@@ -48,6 +48,11 @@ mlir::FailureOr<IntQuantized> quantizeGptq(const std::vector<float> &w, int64_t 
                                            const std::vector<double> &h, const GptqParams &p,
                                            std::string &error);
 
+/// The upper triangular factor U of the inverse of the symmetric positive definite `h`
+/// [k, k] (H^-1 = U^T U, column-major into `u`), as quantizeGptq computes it (parallel,
+/// blocked); false if `h` is not positive definite. Exposed for tests.
+bool gptqInverseFactor(const std::vector<double> &h, int64_t k, std::vector<double> &u);
+
 } // namespace qlc
 
 #endif // QLC_PASSES_GPTQ_H

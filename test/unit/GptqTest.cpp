@@ -8,6 +8,9 @@
 #include "passes/Gptq.h"
 #include "test/unit/NpyRead.h"
 
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+#include <Eigen/LU>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -179,6 +182,35 @@ TEST(Gptq, RowsAreIndependent) {
     }
     EXPECT_EQ(bad, 0);
   }
+}
+
+// U (H^-1 = U^T U) by the blocked, parallel factorization, at sizes of one panel, several
+// and a partial last one: upper triangular with a positive diagonal, U H U^T = I, and equal
+// to the straightforward computation (inverse, then its Cholesky factor).
+TEST(Gptq, InverseFactor) {
+  std::mt19937 rng(5);
+  std::normal_distribution<double> nd;
+  for (int64_t k : {int64_t{72}, int64_t{128}, int64_t{300}}) {
+    SCOPED_TRACE("k " + std::to_string(k));
+    Eigen::MatrixXd x(2 * k, k);
+    for (int64_t i = 0; i < x.size(); ++i)
+      x.data()[i] = nd(rng);
+    Eigen::MatrixXd h = x.transpose() * x;
+    h.diagonal().array() += 0.01 * h.diagonal().mean();
+    std::vector<double> hv(h.data(), h.data() + k * k), uv;
+    ASSERT_TRUE(qlc::gptqInverseFactor(hv, k, uv));
+    const Eigen::Map<const Eigen::MatrixXd> u(uv.data(), k, k);
+    EXPECT_EQ(Eigen::MatrixXd(u.triangularView<Eigen::StrictlyLower>()).cwiseAbs().maxCoeff(), 0.0);
+    EXPECT_GT(u.diagonal().minCoeff(), 0.0);
+    const Eigen::MatrixXd eye = u * h * u.transpose();
+    EXPECT_LT((eye - Eigen::MatrixXd::Identity(k, k)).cwiseAbs().maxCoeff(), 1e-9);
+    const Eigen::MatrixXd direct =
+        Eigen::LLT<Eigen::MatrixXd>(h.inverse()).matrixU().toDenseMatrix();
+    EXPECT_LT((u - direct).cwiseAbs().maxCoeff(), 1e-9 * direct.cwiseAbs().maxCoeff());
+  }
+  std::vector<double> notPd(16, 0.0), uv;
+  notPd[0] = notPd[5] = notPd[10] = 1.0; // the last diagonal entry is 0
+  EXPECT_FALSE(qlc::gptqInverseFactor(notPd, 4, uv));
 }
 
 TEST(Gptq, RefusesBadParameters) {
