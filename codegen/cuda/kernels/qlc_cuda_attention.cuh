@@ -428,7 +428,10 @@ __device__ __forceinline__ void accumulate_rows_at(float (&acc)[CPL], const uint
 /// head g * (H / KVH) also writes its own token's rows to the cache. Positions of the step's
 /// tokens are read from shared memory, every other position from the cache, so no block
 /// reads a row that another block of the launch writes. Used for the formats whose
-/// KV::kDecodeStoreFused is set (attention()).
+/// KV::kDecodeStoreFused is set (attention()). Its tile loop and combine repeat
+/// attention_kernel's on purpose: one kernel with both paths (a template flag, row offsets
+/// or addresses) left attention_kernel's f16 decode 1.26x slower on an H200 (9.2 -> 11.6 us
+/// a layer at position 160, bench/attention_graph.cu) with nearly the same PTX.
 template <int L, int H, int KVH, int HD, int WINDOW, class KV, int P, int NW>
 __global__ void __launch_bounds__(NW *kWarpSize)
     attention_store_kernel(void *kv, const int32_t *__restrict__ table, int64_t max_pages,
