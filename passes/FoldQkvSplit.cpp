@@ -30,9 +30,9 @@ std::string whyNot(qlc::AttentionOp at, qlc::SplitOp split) {
   for (Value r : split.getResults())
     if (!r.hasOneUse())
       return "a result of the split has another user";
-  const int64_t hd = at.getHeadDim();
-  if (width(at.getQ()) != at.getNumHeads() * hd || width(at.getK()) != at.getNumKvHeads() * hd ||
-      width(at.getV()) != at.getNumKvHeads() * hd)
+  const int64_t hd = at.getHeadDim(), qw = static_cast<int64_t>(at.getNumHeads()) * hd,
+                kvw = static_cast<int64_t>(at.getNumKvHeads()) * hd;
+  if (width(at.getQ()) != qw || width(at.getK()) != kvw || width(at.getV()) != kvw)
     return "the split's widths are not the attention's q, k and v widths";
   return "";
 }
