@@ -10,11 +10,16 @@
 // Rows: "qlc dispatch" is what the artifacts run (qlinear_int's choice for M tokens),
 // "v0 <8,4>" the register-burst GEMV (gemv_w4_kernel), "stream <KW,RT,D>" the streaming
 // GEMV in other launch configurations (docs/cuda.md has a run's figures).
+//
+// `--batch` times 16, 32 and 64 token rows instead: "mma GEMM" (the tensor-core GEMM that
+// took them before the token-group kernel), "qlc dispatch" and the token-group kernel
+// (qlc_cuda_gemm_w4.cuh) in other configurations "tok <RT,SQ,D>".
 #include "qlc_cuda_qlinear.cuh"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 namespace cu = qlc::cuda;
@@ -195,9 +200,87 @@ template <int K, int N> void shape(int sms) {
   cudaFree(sink);
 }
 
+/// 16-64 token rows: the tensor-core GEMM against the token-group kernel's configurations.
+template <int K, int N> void batchShape() {
+  constexpr int G = 128, MAXM = 64;
+  constexpr int64_t RB = K / 2, GR = K / G;
+  const int64_t qbytes = N * RB, sbytes = N * GR * 2, bytes = qbytes + sbytes;
+  const int nbuf = int(std::min<int64_t>(64, std::max<int64_t>(8, (int64_t{768} << 20) / bytes)));
+  uint8_t *q;
+  cu::f16 *sc;
+  float *x, *y, *y2;
+  cudaMalloc(&q, qbytes * nbuf);
+  cudaMalloc(&sc, sbytes * nbuf);
+  cudaMalloc(&x, int64_t{MAXM} * K * 4);
+  cudaMalloc(&y, int64_t{MAXM} * N * 4);
+  cudaMalloc(&y2, int64_t{MAXM} * N * 4);
+  fillBytes<<<2048, 256>>>(qbytes * nbuf, 11, q);
+  fillHalf<<<2048, 256>>>(N * GR * nbuf, 13, sc);
+  fillFloat<<<256, 256>>>(int64_t{MAXM} * K, 1, x);
+  cudaDeviceSynchronize();
+  const int L = std::max(nbuf, 32);
+  auto Q = [&](int r) { return q + (r % nbuf) * qbytes; };
+  auto S = [&](int r) { return sc + (r % nbuf) * (N * GR); };
+  std::printf("%5d x %5d (%5.1f MB of codes and scales, %d buffers)\n", K, N, bytes / 1e6, nbuf);
+  auto row = [&](const char *name, double us) {
+    std::printf("  %-22s %7.2f us %7.0f GB/s\n", name, us, bytes / (us * 1e-6) / 1e9);
+  };
+  using Mma = cu::IntSrc<K, 4, G, 8>;
+  for (int M : {16, 32, 64}) {
+    cu::launch_mma<K, N, false, cu::DefaultTiling>(0, M, x, Mma{Q(0), S(0), nullptr}, nullptr, y);
+    cu::qlinear_int<K, N, 4, G>(0, M, x, Q(0), S(0), nullptr, nullptr, y2);
+    std::vector<float> a(int64_t{M} * N), b(int64_t{M} * N);
+    cudaMemcpy(a.data(), y, 4 * a.size(), cudaMemcpyDeviceToHost);
+    cudaMemcpy(b.data(), y2, 4 * b.size(), cudaMemcpyDeviceToHost);
+    double rel = 0;
+    for (size_t i = 0; i < a.size(); ++i)
+      rel = std::max(rel, std::fabs(double(a[i]) - b[i]) / (1e-3 + std::fabs(double(a[i]))));
+    std::printf(" M=%d (dispatch vs mma GEMM: max rel. difference %.2g)\n", M, rel);
+    row("mma GEMM", graphUs(L, [&](cudaStream_t s, int r) {
+          cu::launch_mma<K, N, false, cu::DefaultTiling>(s, M, x, Mma{Q(r), S(r), nullptr}, nullptr,
+                                                         y);
+        }));
+    row("qlc dispatch", graphUs(L, [&](cudaStream_t s, int r) {
+          cu::qlinear_int<K, N, 4, G>(s, M, x, Q(r), S(r), nullptr, nullptr, y);
+        }));
+#define TOK(tg, rt, sq, d)                                                                         \
+  if ((M + 7) / 8 <= tg && cu::gemm_w4_tok_smem<tg, sq>() <= 48 * 1024)                            \
+  row("tok TG" #tg " <" #rt "," #sq "," #d ">", graphUs(L, [&](cudaStream_t s, int r) {            \
+        cu::launch_gemm_w4_tok<K, N, G, tg, cu::GemmW4TokCfg<rt, sq, d>>(s, M, x, Q(r), S(r),      \
+                                                                         nullptr, nullptr, y);     \
+      }))
+    if (M <= 16) {
+      TOK(2, 8, 4, 4);
+      TOK(2, 16, 4, 4);
+      TOK(2, 8, 8, 4);
+      TOK(2, 16, 2, 2);
+    } else if (M <= 32) {
+      TOK(4, 8, 4, 4);
+      TOK(4, 16, 4, 4);
+      TOK(4, 8, 2, 2);
+      TOK(4, 16, 2, 2);
+    } else {
+      TOK(8, 8, 2, 2);
+      TOK(8, 16, 2, 2);
+      TOK(8, 8, 1, 1);
+      TOK(8, 16, 1, 1);
+    }
+#undef TOK
+  }
+  const cudaError_t e = cudaDeviceSynchronize();
+  if (e != cudaSuccess)
+    std::printf("CUDA error: %s\n", cudaGetErrorString(e));
+  cudaFree(q);
+  cudaFree(sc);
+  cudaFree(x);
+  cudaFree(y);
+  cudaFree(y2);
+}
+
 } // namespace
 
-int main() {
+int main(int argc, char **argv) {
+  const bool batch = argc > 1 && std::string(argv[1]) == "--batch";
   cudaDeviceProp p{};
   cudaGetDeviceProperties(&p, 0);
   std::printf("%s, %d SMs\n", p.name, p.multiProcessorCount);
@@ -220,6 +303,13 @@ int main() {
     std::printf("copy of 1 GiB: %.0f GB/s (read + write)\n", 2.0 * n * 5 / (t * 1e-3) / 1e9);
     cudaFree(a);
     cudaFree(b);
+  }
+  if (batch) {
+    batchShape<4096, 4096>();
+    batchShape<4096, 12288>();
+    batchShape<4096, 22016>();
+    batchShape<11008, 4096>();
+    return 0;
   }
   shape<4096, 4096>(p.multiProcessorCount);
   shape<4096, 12288>(p.multiProcessorCount);

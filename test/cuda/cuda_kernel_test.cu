@@ -287,6 +287,32 @@ template <int K, int N, int G, int KW, int RT, int D> void testGemvW4Stream(bool
   }
 }
 
+/// The token-group int4 GEMM (9-64 rows) with TG groups of 8 tokens in configuration Cfg,
+/// at every M that TG serves from a few below to 8 TG: split K (the grid of a small N asks
+/// for it) and whole-K blocks, slices past the last quad, partial tiles and blocks. x is
+/// rounded to f16 by the kernel, so in the reference too.
+template <int K, int N, int G, int TG, class Cfg> void testGemmW4Tok(bool asym) {
+  Rng rng(K * 3 + N + TG * 5 + Cfg::RT * 7 + Cfg::SQ * 11);
+  IntWeights<K, N, 4, G> w(rng, asym);
+  DevBuf<uint8_t> dq(w.q), dz(w.zeros);
+  DevBuf<cu::f16> ds(w.scales);
+  auto bias = rng.floats(N, 1.0f);
+  DevBuf<float> dbias(bias);
+  for (int M : {8 * TG - 7, 8 * TG - 4, 8 * TG}) {
+    auto x = rng.floats(int64_t{M} * K, 1.0f);
+    DevBuf<float> dx(x), y(int64_t{M} * N);
+    y.poison();
+    const bool withBias = M % 2 == 1;
+    cu::launch_gemm_w4_tok<K, N, G, TG, Cfg>(0, M, dx.p, dq.p, ds.p, asym ? dz.p : nullptr,
+                                             withBias ? dbias.p : nullptr, y.p);
+    for (float &v : x)
+      v = __half2float(__float2half_rn(v));
+    check(caseName("gemm_w4_tok", "K=%d N=%d g%d TG=%d <%d,%d,%d> %s%s", K, N, G, TG, Cfg::RT,
+                   Cfg::SQ, Cfg::D, asym ? "asym" : "sym", withBias ? " +bias" : ""),
+          M, y, refLinear(M, K, N, x, w.wdec, withBias ? bias.data() : nullptr), 1e-3);
+  }
+}
+
 /// Act-order: columns stored in the order of a random permutation; y = x[:, perm] * W^T,
 /// i.e. W scattered back through the permutation against the unpermuted x.
 template <int K, int N, int G> void testQlinearIntPerm() {
@@ -440,6 +466,21 @@ int main(int argc, char **argv) {
   testQlinearInt<256, 6200, 4, 128>(true);         // 388 tiles: <2, 2, D>
   testQlinearInt<416, 17000, 4, 128>(false);       // 1,063 tiles: <4, 1, D>, partial quads
   testQlinearInt<256, 32100, 4, 128>(true);        // 2,007 tiles: <2, 4, D>
+  // The token-group int4 GEMM (qlinear_int takes it for 9-64 rows; kMs has 9 and 17).
+  testGemmW4Tok<1280, 75, 128, 2, cu::GemmW4TokCfg<4, 4, 4>>(true);  // 10 quads: 3 slices
+  testGemmW4Tok<1280, 75, 128, 4, cu::GemmW4TokCfg<4, 4, 2>>(false); // D < SQ
+  testGemmW4Tok<1280, 75, 128, 8, cu::GemmW4TokCfg<4, 2, 2>>(true);
+  testGemmW4Tok<1024, 40, 256, 8, cu::GemmW4TokCfg<2, 1, 1>>(false); // G = 256, one quad
+  testGemmW4Tok<384, 33, 384, 4, cu::GemmW4TokCfg<8, 2, 1>>(true);   // one group a row
+  testGemmW4Tok<4096, 200, 128, 8, cu::GemmW4TokCfg<4, 2, 2>>(true);
+  testGemmW4Tok<11008, 48, 128, 2, cu::GemmW4TokCfg<4, 4, 4>>(false); // 86 quads
+  testGemmW4Tok<256, 20000, 128, 4, cu::GemmW4TokCfg<4, 4, 4>>(true); // no split: 313 blocks
+  testGemmW4Tok<1280, 75, 128, 2, cu::GemmW4TokCfg<3, 1, 1>>(false);  // items % threads != 0
+  testGemmW4Tok<4096, 300, 128, 8, cu::GemmW4TokCfg<16, 2, 2>>(true);
+  testGemmW4Tok<4096, 300, 128, 4, cu::GemmW4TokCfg<8, 4, 4>>(false);
+  testGemmW4Tok<4096, 300, 128, 8, cu::GemmW4TokDefault<8>::type>(false); // the defaults
+  testGemmW4Tok<4096, 300, 128, 4, cu::GemmW4TokDefault<4>::type>(true);
+  testGemmW4Tok<4096, 300, 128, 2, cu::GemmW4TokDefault<2>::type>(true);
   testQlinearIntPerm<200, 75, 32>();
   testQlinearIntPerm<256, 129, 128>();
 

@@ -15,7 +15,7 @@
 #define QLC_CUDA_QLINEAR_CUH
 
 #include "qlc_cuda_common.cuh"
-#include "qlc_cuda_gemv_w4.cuh"
+#include "qlc_cuda_gemm_w4.cuh"
 #include "qlc_cuda_linear.cuh"
 #include "qlc_nf4_tables.h"
 
@@ -194,6 +194,12 @@ void qlinear_int(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweig
     else
       launch_gemv<K, N, Gv>(s, M, x, IntSrc<K, BITS, G, VE1>{qweight, scales, zeros}, bias, y);
     return;
+  }
+  if constexpr (BITS == 4 && gemm_w4_tok_applies<K, G>()) { // 9-64 rows: token groups
+    if (M <= kGemmW4TokMaxM && is_aligned(qweight, 16) && is_aligned(x, 16)) {
+      gemm_w4_tok<K, N, G>(s, M, x, qweight, scales, zeros, bias, y);
+      return;
+    }
   }
   if constexpr (K % 8 == 0) {
     if (is_aligned(qweight, BITS)) { // 8 codes: one 4- or 8-byte load
