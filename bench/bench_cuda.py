@@ -26,6 +26,14 @@ first variant of the same scheme and KV dtype (fused, default tiles when measure
 --pdl both times each artifact twice: as usual, and with QLC_CUDA_PDL=1, which launches
 every kernel of an sm_90 artifact as a programmatic dependent launch (off by default).
 --prefill-len 0 skips the long-prompt prefill.
+
+--llama-cpp DIR also times llama.cpp (DIR holds llama-bench and llama-batched-bench, built
+from its public source with -DGGML_CUDA=ON) in the same run, on a GGUF of the same shapes
+with random Q4_0 weights and an f16 output projection (bench/make_random_gguf.py; it needs
+the gguf package, e.g. llama.cpp's gguf-py on PYTHONPATH), with flash attention on and the
+KV cache in f16 (--kv f16) or q8_0 (--kv int8): batch 1 from llama-bench (-d PROMPT_LEN
+-n GEN_LEN, and -p PREFILL_LEN), larger batches from llama-batched-bench (-npp PROMPT_LEN
+-ntg GEN_LEN -npl B). An empty --schemes times no qlc artifact.
 """
 
 import argparse
@@ -126,6 +134,68 @@ def run(cmd, timeout=1800, env=None):
     return p
 
 
+def gguf_bytes_per_token(path, layers, prompt_len, gen_len, kv):
+    """Bytes a decode step reads from the GGUF (all but one embedding row) and its KV."""
+    import gguf
+    r = gguf.GGUFReader(path)
+    total = sum(int(t.n_bytes) for t in r.tensors)
+    emb = next(t for t in r.tensors if t.name == "token_embd.weight")
+    total -= int(emb.n_bytes) - int(emb.n_bytes) // int(emb.shape[1])
+    kv_dim = LLAMA2_7B["num_key_value_heads"] * (LLAMA2_7B["hidden_size"]
+                                                 // LLAMA2_7B["num_attention_heads"])
+    elem = 2.0 if kv == "f16" else 34.0 / 32.0  # q8_0: an f16 scale per 32 int8
+    kv_bytes = 2 * layers * kv_dim * elem * (prompt_len + (gen_len + 1) / 2)
+    return total, kv_bytes
+
+
+def llama_cpp_rows(a, bw, base, batches):
+    """llama.cpp's Q4_0 decode and prefill on a random GGUF of the same shapes."""
+    gg = os.path.join(a.work, f"llama2-7b-shape-{a.layers}l-q4_0.gguf")
+    if not os.path.exists(gg):
+        run([sys.executable, os.path.join(REPO, "bench", "make_random_gguf.py"), gg,
+             "--layers", a.layers, "--seed", a.seed])
+    rows = []
+    for kv in a.kv.split(","):
+        ct = {"f16": "f16", "int8": "q8_0"}[kv]
+        common = ["-m", gg, "-ngl", 99, "-fa", "on", "-ctk", ct, "-ctv", ct]
+        engine = f"llama.cpp Q4_0 kv {ct}"
+        out = json.loads(run([os.path.join(a.llama_cpp, "llama-bench")] + common +
+                             ["-p", 0, "-n", a.gen_len, "-d", a.prompt_len, "-r", 3, "-o",
+                              "json"]).stdout)
+        tok_s = out[0]["avg_ts"]
+        w, kvb = gguf_bytes_per_token(gg, a.layers, a.prompt_len, a.gen_len, kv)
+        row = {"engine": engine, "variant": "fa on, llama-bench", "batch": 1,
+               "decode_tok_s": tok_s, "bytes_per_token": w + kvb,
+               "bw_fraction": tok_s * (w + kvb) / bw}
+        if 1 in base:
+            row["vs_transformers"] = tok_s / base[1]
+        rows.append(row)
+        log(row)
+        big = [b for b in batches if b > 1]
+        if big:
+            ctx = max(big) * (a.prompt_len + a.gen_len) + 256
+            p = run([os.path.join(a.llama_cpp, "llama-batched-bench")] + common +
+                    ["-c", ctx, "-b", 2048, "-ub", 512, "-npp", a.prompt_len, "-ntg", a.gen_len,
+                     "-npl", ",".join(map(str, big)), "--output-format", "jsonl"])
+            for line in (p.stdout + p.stderr).splitlines():
+                if line.startswith('{"n_kv_max"'):
+                    r = json.loads(line)
+                    row = {"engine": engine, "variant": "fa on, llama-batched-bench",
+                           "batch": r["pl"], "decode_tok_s": r["speed_tg"],
+                           "prefill_tok_s": r["speed_pp"]}
+                    if r["pl"] in base:
+                        row["vs_transformers"] = r["speed_tg"] / base[r["pl"]]
+                    rows.append(row)
+                    log(row)
+        if a.prefill_len > 0:
+            out = json.loads(run([os.path.join(a.llama_cpp, "llama-bench")] + common +
+                                 ["-p", a.prefill_len, "-n", 0, "-r", 3, "-o", "json"]).stdout)
+            rows.append({"engine": engine, "variant": "fa on, llama-bench", "batch": 1,
+                         "prefill_len": a.prefill_len, "prefill_tok_s": out[0]["avg_ts"]})
+            log(rows[-1])
+    return rows
+
+
 def qlc_bench(bins, art, batch, prompt_len, gen_len, env=None):
     p = run([os.path.join(bins, "qlc-run"), art, "--bench", "--batch", batch,
              "--prompt-len", prompt_len, "--gen-len", gen_len], env=env)
@@ -153,6 +223,8 @@ def main():
                     help="programmatic dependent launch (QLC_CUDA_PDL=1, sm_90 artifacts): "
                          "off (the default), on, or both")
     ap.add_argument("--keep", action="store_true", help="keep the artifacts in WORK")
+    ap.add_argument("--llama-cpp", default="",
+                    help="directory with llama.cpp's llama-bench and llama-batched-bench")
     a = ap.parse_args()
     pdls = {"on": ["on"], "off": ["off"], "both": ["off", "on"]}[a.pdl]
     fusions = {"on": ["on"], "off": ["off"], "both": ["on", "off"]}[a.fusion]
@@ -170,7 +242,8 @@ def main():
     batches = [int(b) for b in a.batches.split(",")]
 
     base = {}
-    if a.no_transformers and os.path.exists(os.path.join(folder, "config.json")):
+    if a.no_transformers and (os.path.exists(os.path.join(folder, "config.json"))
+                              or not a.schemes):
         model = None
     else:
         model = make_model(torch, folder, a.layers, a.seed)
@@ -189,7 +262,13 @@ def main():
     tiling_flags = {"default": ["--no-select-tiling"],
                     "model": ["--tuning-cache", os.path.join(a.work, "no-tuning.json")],
                     "tuned": ["--autotune", "--tuning-cache", os.path.join(a.work, "tuning.json")]}
-    for scheme in a.schemes.split(","):
+    if a.llama_cpp:
+        results["rows"] += llama_cpp_rows(a, bw, base, batches)
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(results, f, indent=1)
+
+    for scheme in filter(None, a.schemes.split(",")):
         for kv in a.kv.split(","):
             first = {}  # (batch, prefill) -> tok/s of the first variant
             for fuse in fusions:
@@ -242,7 +321,8 @@ def main():
     print(f"{'engine':24} {'variant':26} {'batch':>5} {'decode tok/s':>12} {'vs hf':>6} "
           f"{'bw frac':>7} {'prefill tok/s':>13} {'vs 1st variant':>14}")
     for r in results["rows"]:
-        pre = f"{r['prefill_tok_s']:.0f}" + (f" @{r['prefill_len']}" if "prefill_len" in r else "")
+        pre = f"{r['prefill_tok_s']:.0f}" if "prefill_tok_s" in r else ""
+        pre += f" @{r['prefill_len']}" if "prefill_len" in r else ""
         dec = "" if "prefill_len" in r else f"{r['decode_tok_s']:.1f}"
         vs = f"{r['vs_transformers']:.2f}" if "vs_transformers" in r else ""
         frac = f"{r['bw_fraction']:.2f}" if "bw_fraction" in r else ""
