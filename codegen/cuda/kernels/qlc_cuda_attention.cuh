@@ -221,8 +221,8 @@ __device__ __forceinline__ uint8_t *kv_row(void *kv, const int32_t *__restrict__
 
 /// Encodes the k (which = 0, rotated by inv_freq when given) or v head of HD channels at
 /// `src` into `dst` by one warp: the cache format's store, after the rope kernel's
-/// arithmetic into `rot` (HD floats of shared memory) for a k head -- kv_store_kernel's
-/// arithmetic, so that attention_store_kernel writes the same bytes (cuda_attention_test).
+/// arithmetic into `rot` (HD floats of shared memory) for a k head. kv_store_kernel and
+/// attention_store_kernel both store through it (the same bytes: cuda_attention_test).
 /// `rot` may be `src` (a lane reads both channels of a pair before it writes them).
 template <class KV, int HD>
 __device__ __forceinline__ void encode_head_warp(uint8_t *dst, const float *src, int which,
@@ -249,17 +249,10 @@ __global__ void __launch_bounds__(kWarpSize)
   const int64_t t = blockIdx.x / (2 * KVH);
   const float *src = (which == 0 ? k : v) + t * ldkv + g * HD;
   __shared__ float rot[HD];
-  if (which == 0 && inv_freq != nullptr) {
-    const float p = static_cast<float>(positions[t]);
-    for (int i = threadIdx.x; i < HD / 2; i += kWarpSize)
-      rope_pair(p, inv_freq[i], src[i], src[i + HD / 2], &rot[i], &rot[i + HD / 2]);
-    __syncwarp();
-    src = rot;
-  }
-  uint8_t *dst = kv_row<KV, L, KVH, HD, P>(kv, table, max_pages, slots[t], layer, which,
-                                           positions[t]) +
+  const int32_t pos = positions[t];
+  uint8_t *dst = kv_row<KV, L, KVH, HD, P>(kv, table, max_pages, slots[t], layer, which, pos) +
                  g * KV::template head_bytes<HD>();
-  KV::template store_warp<HD>(dst, src, threadIdx.x);
+  encode_head_warp<KV, HD>(dst, src, which, inv_freq, static_cast<float>(pos), rot, threadIdx.x);
 }
 
 /// acc[i] += p_u * value(row u, channel c0 + i) for rows u = r .. r + R - 1 of a tile: the
