@@ -121,7 +121,7 @@ public:
         "  }};\n"
         "  if (int rc = qlc::cuda::run_kernels(ctx, M, st->n_logits, s, launch))\n"
         "    return rc;\n"
-        "  return qlc::cuda::finish_step<{vocab}>(host_step, st, s);\n}}\n",
+        "  return qlc::cuda::finish_step<{vocab}>(ctx, host_step, st, s);\n}}\n",
         fmt::arg("ver", QLC_VERSION_STRING), fmt::arg("tgt", target.name()), fmt::arg("defs", defs),
         fmt::arg("decls", decls), fmt::arg("maxt", opts.maxTokens), fmt::arg("vocab", vocab),
         fmt::arg("stbytes", stagingBytes(opts, vocab)), fmt::arg("cc", cc), fmt::arg("refs", refs),

@@ -86,6 +86,37 @@ TEST(PagePool, ShuffledPoolStillHandsOutEveryPageOnce) {
   EXPECT_FALSE(identity) << "a shuffled pool hands pages out of order";
 }
 
+/// The plain loop qlc_argmax must agree with: the first index of the largest value.
+static int32_t argmaxLoop(const float *l, int32_t n) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < n; ++i)
+    if (l[i] > l[best])
+      best = i;
+  return best;
+}
+
+TEST(RuntimeApi, ArgmaxIsTheFirstLargest) {
+  std::srand(7);
+  for (int32_t n : {1, 2, 15, 16, 17, 31, 33, 100, 32000, 32003}) {
+    std::vector<float> l(n);
+    for (int trial = 0; trial < 20; ++trial) {
+      for (float &v : l) // few distinct values: ties everywhere
+        v = static_cast<float>(std::rand() % (trial % 2 ? 7 : 100000)) - 3.0f;
+      if (trial == 3)
+        l[n - 1] = 1e9f; // the last element
+      if (trial == 4)
+        for (int32_t j = 1; j < n; j += 5) // NaNs never win (in every SIMD lane)
+          l[j] = std::nanf("");
+      if (trial == 5)
+        l[0] = std::nanf(""); // except at index 0, as in the loop
+      if (trial == 6)
+        std::fill(l.begin(), l.end(), -1.0f);
+      EXPECT_EQ(qlc_argmax(l.data(), n), argmaxLoop(l.data(), n))
+          << "n=" << n << " trial " << trial;
+    }
+  }
+}
+
 TEST(RuntimeApi, RejectsBadArguments) {
   qlc_model *m = nullptr;
   EXPECT_EQ(qlc_model_load(nullptr, nullptr, &m), QLC_ERR_INVALID_ARGUMENT);
