@@ -121,44 +121,72 @@ template <class L> double graphUs(int launches, L launch) {
   return ms[7] * 1e3 / launches;
 }
 
+/// K x N int4 g128 weights in rotating copies (at least 768 MiB of them, so the 50-60 MB
+/// L2 holds none), x of MAXM token rows and two outputs; prints the shape's header.
+template <int K, int N, int MAXM> struct W4Bufs {
+  static constexpr int G = 128;
+  static constexpr int64_t RB = K / 2, GR = K / G;
+  const int64_t qbytes = N * RB, bytes = qbytes + N * GR * 2;
+  const int nbuf = int(std::min<int64_t>(64, std::max<int64_t>(8, (int64_t{768} << 20) / bytes)));
+  const int launches = std::max(nbuf, 32); // per timed graph
+  uint8_t *q = nullptr;
+  cu::f16 *sc = nullptr;
+  float *x = nullptr, *y = nullptr, *y2 = nullptr;
+  W4Bufs() {
+    cudaMalloc(&q, qbytes * nbuf);
+    cudaMalloc(&sc, N * GR * 2 * nbuf);
+    cudaMalloc(&x, int64_t{MAXM} * K * 4);
+    cudaMalloc(&y, int64_t{MAXM} * N * 4);
+    cudaMalloc(&y2, int64_t{MAXM} * N * 4);
+    fillBytes<<<2048, 256>>>(qbytes * nbuf, 11, q);
+    fillHalf<<<2048, 256>>>(N * GR * nbuf, 13, sc);
+    fillFloat<<<256, 256>>>(int64_t{MAXM} * K, 1, x);
+    cudaDeviceSynchronize();
+    std::printf("%5d x %5d (%5.1f MB of codes and scales, %d buffers)\n", K, N, bytes / 1e6, nbuf);
+  }
+  ~W4Bufs() {
+    const cudaError_t e = cudaDeviceSynchronize();
+    if (e != cudaSuccess)
+      std::printf("CUDA error: %s\n", cudaGetErrorString(e));
+    cudaFree(q);
+    cudaFree(sc);
+    cudaFree(x);
+    cudaFree(y);
+    cudaFree(y2);
+  }
+  uint8_t *Q(int r) const { return q + (r % nbuf) * qbytes; }
+  cu::f16 *S(int r) const { return sc + (r % nbuf) * (N * GR); }
+  /// Largest |y - y2| / (1e-3 + |y|) over the first M rows.
+  double maxRelDiff(int M) const {
+    std::vector<float> a(int64_t{M} * N), b(int64_t{M} * N);
+    cudaMemcpy(a.data(), y, 4 * a.size(), cudaMemcpyDeviceToHost);
+    cudaMemcpy(b.data(), y2, 4 * b.size(), cudaMemcpyDeviceToHost);
+    double rel = 0;
+    for (size_t i = 0; i < a.size(); ++i)
+      rel = std::max(rel, std::fabs(double(a[i]) - b[i]) / (1e-3 + std::fabs(double(a[i]))));
+    return rel;
+  }
+  void row(const char *name, double us) const {
+    std::printf("  %-22s %7.2f us %7.0f GB/s\n", name, us, bytes / (us * 1e-6) / 1e9);
+  }
+};
+
 template <int K, int N> void shape(int sms) {
   constexpr int G = 128;
-  constexpr int64_t RB = K / 2, GR = K / G;
-  const int64_t qbytes = N * RB, sbytes = N * GR * 2, bytes = qbytes + sbytes;
-  // At least 768 MiB of weights in rotation, so the 50-60 MB L2 holds none of them.
-  const int nbuf = int(std::min<int64_t>(64, std::max<int64_t>(8, (int64_t{768} << 20) / bytes)));
-  uint8_t *q;
-  cu::f16 *sc;
-  float *x, *y, *y2;
+  W4Bufs<K, N, 8> w;
+  float *x = w.x, *y = w.y, *y2 = w.y2;
+  const int L = w.launches;
+  const int64_t qbytes = w.qbytes;
   unsigned *sink;
-  cudaMalloc(&q, qbytes * nbuf);
-  cudaMalloc(&sc, sbytes * nbuf);
-  cudaMalloc(&x, 8 * K * 4);
-  cudaMalloc(&y, 8 * N * 4);
-  cudaMalloc(&y2, 8 * N * 4);
   cudaMalloc(&sink, 4);
-  fillBytes<<<2048, 256>>>(qbytes * nbuf, 11, q);
-  fillHalf<<<2048, 256>>>(N * GR * nbuf, 13, sc);
-  fillFloat<<<256, 256>>>(8 * K, 1, x);
-  cudaDeviceSynchronize();
-  const int L = std::max(nbuf, 32);
-  auto Q = [&](int r) { return q + (r % nbuf) * qbytes; };
-  auto S = [&](int r) { return sc + (r % nbuf) * (N * GR); };
-  std::printf("%5d x %5d (%5.1f MB of codes and scales, %d buffers)\n", K, N, bytes / 1e6, nbuf);
-  auto row = [&](const char *name, double us) {
-    std::printf("  %-22s %7.2f us %7.0f GB/s\n", name, us, bytes / (us * 1e-6) / 1e9);
-  };
+  auto Q = [&](int r) { return w.Q(r); };
+  auto S = [&](int r) { return w.S(r); };
+  auto row = [&](const char *name, double us) { w.row(name, us); };
   for (int M : {1, 2, 4}) {
     // The dispatch against gemv_w4_kernel: both round x to f16 and sum in f32.
     cu::launch_gemv_w4<K, N, G>(0, M, x, Q(0), S(0), nullptr, nullptr, y);
     cu::gemv_w4<K, N, G>(0, M, x, Q(0), S(0), nullptr, nullptr, y2);
-    std::vector<float> a(M * N), b(M * N);
-    cudaMemcpy(a.data(), y, 4 * M * N, cudaMemcpyDeviceToHost);
-    cudaMemcpy(b.data(), y2, 4 * M * N, cudaMemcpyDeviceToHost);
-    double rel = 0;
-    for (int i = 0; i < M * N; ++i)
-      rel = std::max(rel, std::fabs(double(a[i]) - b[i]) / (1e-3 + std::fabs(double(a[i]))));
-    std::printf(" M=%d (dispatch vs v0: max rel. difference %.2g)\n", M, rel);
+    std::printf(" M=%d (dispatch vs v0: max rel. difference %.2g)\n", M, w.maxRelDiff(M));
     if (M == 1) {
       row("read grid-stride", graphUs(L, [&](cudaStream_t s, int r) {
             readGridStride<<<sms * 4, 512, 0, s>>>(qbytes / 16, (const uint4 *)Q(r), sink);
@@ -189,53 +217,23 @@ template <int K, int N> void shape(int sms) {
     STREAM(8, 1, 4);
 #undef STREAM
   }
-  const cudaError_t e = cudaDeviceSynchronize();
-  if (e != cudaSuccess)
-    std::printf("CUDA error: %s\n", cudaGetErrorString(e));
-  cudaFree(q);
-  cudaFree(sc);
-  cudaFree(x);
-  cudaFree(y);
-  cudaFree(y2);
   cudaFree(sink);
 }
 
 /// 16-64 token rows: the tensor-core GEMM against the token-group kernel's configurations.
 template <int K, int N> void batchShape() {
-  constexpr int G = 128, MAXM = 64;
-  constexpr int64_t RB = K / 2, GR = K / G;
-  const int64_t qbytes = N * RB, sbytes = N * GR * 2, bytes = qbytes + sbytes;
-  const int nbuf = int(std::min<int64_t>(64, std::max<int64_t>(8, (int64_t{768} << 20) / bytes)));
-  uint8_t *q;
-  cu::f16 *sc;
-  float *x, *y, *y2;
-  cudaMalloc(&q, qbytes * nbuf);
-  cudaMalloc(&sc, sbytes * nbuf);
-  cudaMalloc(&x, int64_t{MAXM} * K * 4);
-  cudaMalloc(&y, int64_t{MAXM} * N * 4);
-  cudaMalloc(&y2, int64_t{MAXM} * N * 4);
-  fillBytes<<<2048, 256>>>(qbytes * nbuf, 11, q);
-  fillHalf<<<2048, 256>>>(N * GR * nbuf, 13, sc);
-  fillFloat<<<256, 256>>>(int64_t{MAXM} * K, 1, x);
-  cudaDeviceSynchronize();
-  const int L = std::max(nbuf, 32);
-  auto Q = [&](int r) { return q + (r % nbuf) * qbytes; };
-  auto S = [&](int r) { return sc + (r % nbuf) * (N * GR); };
-  std::printf("%5d x %5d (%5.1f MB of codes and scales, %d buffers)\n", K, N, bytes / 1e6, nbuf);
-  auto row = [&](const char *name, double us) {
-    std::printf("  %-22s %7.2f us %7.0f GB/s\n", name, us, bytes / (us * 1e-6) / 1e9);
-  };
+  constexpr int G = 128;
+  W4Bufs<K, N, 64> w;
+  float *x = w.x, *y = w.y, *y2 = w.y2;
+  const int L = w.launches;
+  auto Q = [&](int r) { return w.Q(r); };
+  auto S = [&](int r) { return w.S(r); };
+  auto row = [&](const char *name, double us) { w.row(name, us); };
   using Mma = cu::IntSrc<K, 4, G, 8>;
   for (int M : {16, 32, 64}) {
     cu::launch_mma<K, N, false, cu::DefaultTiling>(0, M, x, Mma{Q(0), S(0), nullptr}, nullptr, y);
     cu::qlinear_int<K, N, 4, G>(0, M, x, Q(0), S(0), nullptr, nullptr, y2);
-    std::vector<float> a(int64_t{M} * N), b(int64_t{M} * N);
-    cudaMemcpy(a.data(), y, 4 * a.size(), cudaMemcpyDeviceToHost);
-    cudaMemcpy(b.data(), y2, 4 * b.size(), cudaMemcpyDeviceToHost);
-    double rel = 0;
-    for (size_t i = 0; i < a.size(); ++i)
-      rel = std::max(rel, std::fabs(double(a[i]) - b[i]) / (1e-3 + std::fabs(double(a[i]))));
-    std::printf(" M=%d (dispatch vs mma GEMM: max rel. difference %.2g)\n", M, rel);
+    std::printf(" M=%d (dispatch vs mma GEMM: max rel. difference %.2g)\n", M, w.maxRelDiff(M));
     row("mma GEMM", graphUs(L, [&](cudaStream_t s, int r) {
           cu::launch_mma<K, N, false, cu::DefaultTiling>(s, M, x, Mma{Q(r), S(r), nullptr}, nullptr,
                                                          y);
@@ -267,14 +265,6 @@ template <int K, int N> void batchShape() {
     }
 #undef TOK
   }
-  const cudaError_t e = cudaDeviceSynchronize();
-  if (e != cudaSuccess)
-    std::printf("CUDA error: %s\n", cudaGetErrorString(e));
-  cudaFree(q);
-  cudaFree(sc);
-  cudaFree(x);
-  cudaFree(y);
-  cudaFree(y2);
 }
 
 } // namespace

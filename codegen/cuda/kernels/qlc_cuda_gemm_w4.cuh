@@ -95,15 +95,22 @@ __global__ void __launch_bounds__(Cfg::RT *kWarpSize)
   // pairs at xs[m][w][c].
   constexpr int ITEMS = MT * 4 * CHS, IT = (ITEMS + NT - 1) / NT;
   float4 xl[IT], xh[IT];
+  struct Item {
+    bool in; // i < ITEMS
+    int m, c, w;
+  };
+  auto item = [&](int u) {
+    const int i = threadIdx.x + u * NT, r = i % (4 * CHS);
+    return Item{ITEMS % NT == 0 || i < ITEMS, i / (4 * CHS), r / 4, r % 4};
+  };
   auto fetch_x = [&](int sq) {
     const int nq = qb - sq < SQ ? qb - sq : SQ;
 #pragma unroll
     for (int u = 0; u < IT; ++u) {
-      const int i = threadIdx.x + u * NT;
-      const int m = i / (4 * CHS), r = i % (4 * CHS), c = r / 4, w = r % 4;
+      const Item it = item(u);
       xl[u] = xh[u] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      if ((ITEMS % NT == 0 || i < ITEMS) && m < M && c < 4 * nq) {
-        const float *p = x + static_cast<int64_t>(m) * K + (sq * 4 + c) * 32 + w * 8;
+      if (it.in && it.m < M && it.c < 4 * nq) {
+        const float *p = x + static_cast<int64_t>(it.m) * K + (sq * 4 + it.c) * 32 + it.w * 8;
         xl[u] = __ldg(reinterpret_cast<const float4 *>(p));
         xh[u] = __ldg(reinterpret_cast<const float4 *>(p + 4));
       }
@@ -112,13 +119,13 @@ __global__ void __launch_bounds__(Cfg::RT *kWarpSize)
   auto store_x = [&]() {
 #pragma unroll
     for (int u = 0; u < IT; ++u) {
-      const int i = threadIdx.x + u * NT;
-      const int m = i / (4 * CHS), r = i % (4 * CHS), c = r / 4, w = r % 4;
-      if (ITEMS % NT == 0 || i < ITEMS)
-        xs[m * XS + w * CHS + c] = make_uint4(half2_bits(__floats2half2_rn(xl[u].x, xh[u].x)),
-                                              half2_bits(__floats2half2_rn(xl[u].y, xh[u].y)),
-                                              half2_bits(__floats2half2_rn(xl[u].z, xh[u].z)),
-                                              half2_bits(__floats2half2_rn(xl[u].w, xh[u].w)));
+      const Item it = item(u);
+      if (it.in)
+        xs[it.m * XS + it.w * CHS + it.c] =
+            make_uint4(half2_bits(__floats2half2_rn(xl[u].x, xh[u].x)),
+                       half2_bits(__floats2half2_rn(xl[u].y, xh[u].y)),
+                       half2_bits(__floats2half2_rn(xl[u].z, xh[u].z)),
+                       half2_bits(__floats2half2_rn(xl[u].w, xh[u].w)));
     }
   };
   pdl_trigger();
@@ -130,12 +137,7 @@ __global__ void __launch_bounds__(Cfg::RT *kWarpSize)
   if (qa < qb)
     fetch_x(qa);
 
-  float acc[TG][4];
-#pragma unroll
-  for (int tg = 0; tg < TG; ++tg)
-#pragma unroll
-    for (int c = 0; c < 4; ++c)
-      acc[tg][c] = 0.0f;
+  float acc[TG][4] = {};
   for (int sq = qa; sq < qb; sq += SQ) {
     const int nq = qb - sq < SQ ? qb - sq : SQ;
     __syncthreads(); // the previous slice is consumed
@@ -156,48 +158,33 @@ __global__ void __launch_bounds__(Cfg::RT *kWarpSize)
         const float sa = s0[d], sb = s1[d];
         if (qd + D < qb) // refill the slot now: its words are in wa, wb
           load(d, qd + D);
-        if constexpr (SCALE_A) {
-          const __half2 ha = __float2half2_rn(sa), hb = __float2half2_rn(sb);
+        // SCALE_A: the scale goes into the weights and the mma into acc; else into the
+        // partial sums `part`, scaled into acc after the quad.
+        float part[TG][4] = {};
+        const __half2 ha = __float2half2_rn(sa), hb = __float2half2_rn(sb);
 #pragma unroll
-          for (int w = 0; w < 4; ++w) {
-            unsigned a0[4], a1[4];
-            w4_decode_word(wa[w], zb0, zc0, a0);
-            w4_decode_word(wb[w], zb1, zc1, a1);
+        for (int w = 0; w < 4; ++w) {
+          unsigned a0[4], a1[4];
+          w4_decode_word(wa[w], zb0, zc0, a0);
+          w4_decode_word(wb[w], zb1, zc1, a1);
+          if constexpr (SCALE_A) {
 #pragma unroll
             for (int p = 0; p < 4; ++p) {
               a0[p] = half2_bits(__hmul2(*reinterpret_cast<const __half2 *>(&a0[p]), ha));
               a1[p] = half2_bits(__hmul2(*reinterpret_cast<const __half2 *>(&a1[p]), hb));
             }
-            const unsigned s0a[4] = {a0[0], a1[0], a0[1], a1[1]};
-            const unsigned s1a[4] = {a0[2], a1[2], a0[3], a1[3]};
-#pragma unroll
-            for (int tg = 0; tg < TG; ++tg) {
-              const uint4 b = xs[(8 * tg + g) * XS + w * CHS + j * 4 + t];
-              mma_16816(acc[tg], s0a, b.x, b.y);
-              mma_16816(acc[tg], s1a, b.z, b.w);
-            }
           }
-        } else {
-          float part[TG][4];
+          const unsigned s0a[4] = {a0[0], a1[0], a0[1], a1[1]};
+          const unsigned s1a[4] = {a0[2], a1[2], a0[3], a1[3]};
 #pragma unroll
-          for (int tg = 0; tg < TG; ++tg)
-#pragma unroll
-            for (int c = 0; c < 4; ++c)
-              part[tg][c] = 0.0f;
-#pragma unroll
-          for (int w = 0; w < 4; ++w) {
-            unsigned a0[4], a1[4];
-            w4_decode_word(wa[w], zb0, zc0, a0);
-            w4_decode_word(wb[w], zb1, zc1, a1);
-            const unsigned s0a[4] = {a0[0], a1[0], a0[1], a1[1]};
-            const unsigned s1a[4] = {a0[2], a1[2], a0[3], a1[3]};
-#pragma unroll
-            for (int tg = 0; tg < TG; ++tg) {
-              const uint4 b = xs[(8 * tg + g) * XS + w * CHS + j * 4 + t];
-              mma_16816(part[tg], s0a, b.x, b.y);
-              mma_16816(part[tg], s1a, b.z, b.w);
-            }
+          for (int tg = 0; tg < TG; ++tg) {
+            const uint4 b = xs[(8 * tg + g) * XS + w * CHS + j * 4 + t];
+            float(&c)[4] = SCALE_A ? acc[tg] : part[tg];
+            mma_16816(c, s0a, b.x, b.y);
+            mma_16816(c, s1a, b.z, b.w);
           }
+        }
+        if constexpr (!SCALE_A) {
 #pragma unroll
           for (int tg = 0; tg < TG; ++tg) {
             acc[tg][0] = fmaf(sa, part[tg][0], acc[tg][0]);
