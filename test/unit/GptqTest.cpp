@@ -79,8 +79,9 @@ TEST(Gptq, MatchesNumpyReference) {
     EXPECT_EQ(mismatches, 0);
     for (int64_t i = 0; i < n * q->groups; ++i) {
       EXPECT_EQ(qlc::halfToFloat(q->scales[i]), scales.data[i]) << "scale " << i;
-      if (!p.quant.symmetric)
+      if (!p.quant.symmetric) {
         EXPECT_EQ(q->zeros[i], zeros.data[i]) << "zero " << i;
+      }
     }
     // The error the reference reported, and GPTQ's advantage over RTN.
     std::vector<float> deq = qlc::dequantizeInt(*q, p.quant);
@@ -90,6 +91,16 @@ TEST(Gptq, MatchesNumpyReference) {
     EXPECT_NEAR(eR, c.at("rtn_error").get<double>(), 1e-6 * eR);
     EXPECT_LT(eG, eR);
   }
+}
+
+/// H = X^T X of t rows of k features.
+std::vector<double> gram(const std::vector<double> &x, int64_t t, int64_t k) {
+  std::vector<double> h(k * k, 0.0);
+  for (int64_t r = 0; r < t; ++r)
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = 0; j < k; ++j)
+        h[i * k + j] += x[r * k + i] * x[r * k + j];
+  return h;
 }
 
 TEST(Gptq, BeatsRtnOnRandomHessian) {
@@ -113,11 +124,7 @@ TEST(Gptq, BeatsRtnOnRandomHessian) {
       x[r * k + c] = s * featScale[c];
     }
   }
-  std::vector<double> h(k * k, 0.0);
-  for (int64_t r = 0; r < t; ++r)
-    for (int64_t i = 0; i < k; ++i)
-      for (int64_t j = 0; j < k; ++j)
-        h[i * k + j] += x[r * k + i] * x[r * k + j];
+  const std::vector<double> h = gram(x, t, k);
   std::vector<float> w(n * k);
   for (auto &v : w)
     v = static_cast<float>(0.02 * nd(rng));
@@ -145,13 +152,10 @@ TEST(Gptq, RowsAreIndependent) {
   const int64_t n = 150, k = 96, split = 70;
   std::mt19937 rng(11);
   std::normal_distribution<double> nd;
-  std::vector<double> x(400 * k), h(k * k, 0.0);
+  std::vector<double> x(400 * k);
   for (auto &v : x)
     v = nd(rng);
-  for (int64_t r = 0; r < 400; ++r)
-    for (int64_t i = 0; i < k; ++i)
-      for (int64_t j = 0; j < k; ++j)
-        h[i * k + j] += x[r * k + i] * x[r * k + j];
+  const std::vector<double> h = gram(x, 400, k);
   std::vector<float> w(n * k);
   for (auto &v : w)
     v = static_cast<float>(0.02 * nd(rng));
