@@ -72,7 +72,7 @@ public:
   std::string tableRef(const ConstTable &t) const override { return t.name + "_d"; }
   int64_t stagingBytes(const CodegenOptions &opts, int64_t vocab) const override {
     const int64_t ints = (opts.maxTokens * 4 + 255) / 256 * 64; // qlc_cuda_artifact.cuh
-    return 4 * ints * 4 + opts.maxTokens * vocab * 4;
+    return 5 * ints * 4 + opts.maxTokens * vocab * 4;
   }
   std::string finish(const std::vector<ConstTable> &tables, const std::string &decls,
                      const std::string &body, const CodegenOptions &opts, int64_t staging,

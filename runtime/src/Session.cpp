@@ -86,8 +86,8 @@ void takePages(qlc_session *s, int32_t slot, int64_t len) {
   }
 }
 
-qlc_status runStep(qlc_session *s, int64_t n, const int32_t *tokens, int64_t nLogits,
-                   float *logits) {
+qlc_status runStep(qlc_session *s, int64_t n, const int32_t *tokens, int64_t nLogits, float *logits,
+                   int32_t *argmax = nullptr) {
   if (s->tableDirty && s->model->device != nullptr) {
     // The forward's kernels (and graphs) read the table at a fixed device address.
     if (s->model->device->upload(s->deviceTable.data, s->table.data(), s->table.size() * 4) != 0)
@@ -102,6 +102,7 @@ qlc_status runStep(qlc_session *s, int64_t n, const int32_t *tokens, int64_t nLo
   st.n_logits = nLogits;
   st.logit_rows = s->rows.data();
   st.logits = logits;
+  st.argmax = argmax;
   int rc = s->model->forward(&s->ctx, &st);
   if (rc != 0 && s->model->device != nullptr)
     return qlc::rt::deviceFail(s->model->device, QLC_ERR_INTERNAL, "the forward step");
@@ -353,8 +354,11 @@ extern "C" qlc_status qlc_prefill(qlc_session *s, int32_t slot, const int32_t *t
   return QLC_OK;
 }
 
-extern "C" qlc_status qlc_decode(qlc_session *s, int64_t n, const int32_t *slots,
-                                 const int32_t *tokens, float *logits) {
+namespace {
+
+/// qlc_decode, with the logits' argmax per row into `argmax` where it is not null.
+qlc_status decodeStep(qlc_session *s, int64_t n, const int32_t *slots, const int32_t *tokens,
+                      float *logits, int32_t *argmax) {
   if (s == nullptr || slots == nullptr || tokens == nullptr || n <= 0)
     return fail(QLC_ERR_INVALID_ARGUMENT, "qlc_decode: session, slots and tokens must be given");
   if (n > s->model->maxTokens)
@@ -387,11 +391,39 @@ extern "C" qlc_status qlc_decode(qlc_session *s, int64_t n, const int32_t *slots
   s->rows.resize(n);
   for (int64_t i = 0; i < n; ++i)
     s->rows[i] = static_cast<int32_t>(i);
-  if (qlc_status st = runStep(s, n, tokens, logits ? n : 0, logits))
+  if (argmax != nullptr && s->model->device != nullptr) { // the GPU takes the argmax
+    if (qlc_status st = runStep(s, n, tokens, n, logits, argmax))
+      return st;
+  } else if (argmax != nullptr) { // x86: from the logits, here
+    const int64_t vocab = s->model->vocab;
+    std::vector<float> own;
+    if (logits == nullptr)
+      own.resize(static_cast<size_t>(n * vocab));
+    float *l = logits != nullptr ? logits : own.data();
+    if (qlc_status st = runStep(s, n, tokens, n, l))
+      return st;
+    for (int64_t i = 0; i < n; ++i)
+      argmax[i] = qlc_argmax(l + i * vocab, static_cast<int32_t>(vocab));
+  } else if (qlc_status st = runStep(s, n, tokens, logits ? n : 0, logits)) {
     return st;
+  }
   for (int64_t i = 0; i < n; ++i)
     ++s->pos[slots[i]];
   return QLC_OK;
+}
+
+} // namespace
+
+extern "C" qlc_status qlc_decode(qlc_session *s, int64_t n, const int32_t *slots,
+                                 const int32_t *tokens, float *logits) {
+  return decodeStep(s, n, slots, tokens, logits, nullptr);
+}
+
+extern "C" qlc_status qlc_decode_greedy(qlc_session *s, int64_t n, const int32_t *slots,
+                                        const int32_t *tokens, int32_t *next) {
+  if (next == nullptr)
+    return fail(QLC_ERR_INVALID_ARGUMENT, "qlc_decode_greedy: next must be given");
+  return decodeStep(s, n, slots, tokens, nullptr, next);
 }
 
 /// The first index of the largest value; NaNs never win (a NaN at index 0 gives 0, like

@@ -178,6 +178,21 @@ def test_cuda_paged_sequences_interleaved_equal_alone(kv, page, cuda_artifact):
 
 
 @needs_gpu
+@pytest.mark.parametrize("kv", ["f16", "int8"])
+def test_cuda_greedy_decode_equals_argmax_of_logits(kv, cuda_artifact):
+    """qlc_decode_greedy takes the argmax on the GPU (argmax_rows_kernel) and copies back
+    token ids only: the runtime test compares them with qlc_argmax of qlc_decode's logits
+    over five batched steps of three sequences."""
+    art = cuda_artifact(FIXTURES / "mistral-headdim-f32", TARGET, "none", *paged_flags(kv, 16))
+    env = dict(os.environ, QLC_TEST_ARTIFACT=str(art))
+    p = subprocess.run([str(BIN_DIR.parent / "test" / "unit" / "qlc-runtime-tests"),
+                        "--gtest_filter=ArtifactTest.Greedy*"], env=env, capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "[  PASSED  ] 1 test" in p.stdout
+
+
+@needs_gpu
 def test_cuda_kv_pages_from_a_memory_fraction(cuda_artifact, tmp_path):
     """qlc-run --kv-memory-fraction sizes the pool from the GPU's free memory (after the
     weights and scratch); --kv-pages too few for the prompt is refused, naming the cache."""

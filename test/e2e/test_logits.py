@@ -107,4 +107,4 @@ def test_runtime_api_on_an_artifact(tmp_path):
     p = subprocess.run([str(BIN_DIR.parent / "test" / "unit" / "qlc-runtime-tests"),
                         "--gtest_filter=ArtifactTest.*"], env=env, capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "[  PASSED  ] 5 tests" in p.stdout
+    assert "[  PASSED  ] 6 tests" in p.stdout

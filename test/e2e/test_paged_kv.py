@@ -63,7 +63,7 @@ def test_sequences_interleaved_on_shuffled_pages_equal_each_alone(kv, paged):
     p = subprocess.run([str(BIN_DIR.parent / "test" / "unit" / "qlc-runtime-tests"),
                         f"--gtest_filter={tests}"], env=env, capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert f"[  PASSED  ] {5 if kv == 'f32' else 2} tests" in p.stdout
+    assert f"[  PASSED  ] {6 if kv == 'f32' else 2} tests" in p.stdout
 
 
 def test_manifest_and_inspect_show_the_plan(paged):
@@ -76,7 +76,7 @@ def test_manifest_and_inspect_show_the_plan(paged):
     assert kv["page_bytes"] == 32 * per_pos
     assert kv["max_pages_per_seq"] == 4 and kv["pages"] == 12 and kv["max_batch"] == 3
     assert kv["budget_bytes"] == 0 and kv["scales"] == "per-token-head-asym"
-    assert m["abi_version"] == 2
+    assert m["abi_version"] == 3
     text = run_ok("qlc", "inspect", art).stdout
     assert "kv pages   32 positions a page" in text and "12 pages" in text, text
     assert "page,layer,kv,position,head" in text

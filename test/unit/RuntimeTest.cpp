@@ -126,6 +126,7 @@ TEST(RuntimeApi, RejectsBadArguments) {
   EXPECT_EQ(qlc_session_create(nullptr, nullptr, nullptr), QLC_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(qlc_prefill(nullptr, 0, nullptr, 1, 0, nullptr), QLC_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(qlc_decode(nullptr, 1, nullptr, nullptr, nullptr), QLC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(qlc_decode_greedy(nullptr, 1, nullptr, nullptr, nullptr), QLC_ERR_INVALID_ARGUMENT);
   EXPECT_STREQ(qlc_status_string(QLC_ERR_TARGET), "artifact built for another target");
   qlc_model_free(nullptr);
   qlc_session_free(nullptr);
@@ -205,6 +206,41 @@ TEST_F(ArtifactTest, BatchedDecodeEqualsSingleSequences) {
   }
   EXPECT_EQ(qlc_session_position(ses, 2), lens[2] + steps);
   qlc_session_free(ses);
+}
+
+// qlc_decode_greedy returns what qlc_argmax picks from qlc_decode's logits for the same
+// steps (on a CUDA artifact the argmax runs on the GPU), and advances the sequences alike.
+TEST_F(ArtifactTest, GreedyDecodeEqualsArgmaxOfLogits) {
+  const int lens[3] = {4, 1, 9}, steps = 5;
+  qlc_session_options o{};
+  o.n_slots = 3;
+  qlc_session *a = nullptr, *b = nullptr;
+  ASSERT_EQ(qlc_session_create(m.model, &o, &a), QLC_OK) << qlc_last_error();
+  ASSERT_EQ(qlc_session_create(m.model, &o, &b), QLC_OK) << qlc_last_error();
+  for (int s = 0; s < 3; ++s) {
+    std::vector<int32_t> p;
+    for (int i = 0; i < lens[s]; ++i)
+      p.push_back((i * 11 + s * 5 + 2) % vocab);
+    ASSERT_EQ(qlc_prefill(a, s, p.data(), lens[s], 0, nullptr), QLC_OK);
+    ASSERT_EQ(qlc_prefill(b, s, p.data(), lens[s], 0, nullptr), QLC_OK);
+  }
+  const int32_t slots[3] = {1, 2, 0};
+  int32_t toks[3] = {3 % vocab, 7 % vocab, 1};
+  std::vector<float> logits(3 * vocab);
+  for (int i = 0; i < steps; ++i) {
+    int32_t greedy[3] = {-1, -1, -1};
+    ASSERT_EQ(qlc_decode(a, 3, slots, toks, logits.data()), QLC_OK) << qlc_last_error();
+    ASSERT_EQ(qlc_decode_greedy(b, 3, slots, toks, greedy), QLC_OK) << qlc_last_error();
+    for (int j = 0; j < 3; ++j) {
+      EXPECT_EQ(greedy[j], qlc_argmax(logits.data() + j * vocab, vocab))
+          << "step " << i << " slot " << slots[j];
+      toks[j] = greedy[j];
+    }
+  }
+  for (int s = 0; s < 3; ++s)
+    EXPECT_EQ(qlc_session_position(b, s), lens[s] + steps);
+  qlc_session_free(a);
+  qlc_session_free(b);
 }
 
 TEST_F(ArtifactTest, ErrorsLeaveTheSessionUsable) {

@@ -77,11 +77,15 @@ int bench(const Options &o, Handles &h) {
   }
   const double prefillS = seconds(t0);
   t0 = std::chrono::steady_clock::now();
+  // Greedy: the decode steps return the argmax (on the GPU for CUDA artifacts).
+  for (int b = 0; b < o.batch; ++b)
+    next[b] = qlc_argmax(logits.data() + static_cast<size_t>(b) * vocab, vocab);
+  std::vector<int32_t> chosen(o.batch);
   for (int g = 0; g < o.genLen; ++g) {
-    for (int b = 0; b < o.batch; ++b)
-      next[b] = qlc_argmax(logits.data() + static_cast<size_t>(b) * vocab, vocab);
-    if (qlc_status s = qlc_decode(h.session, o.batch, slots.data(), next.data(), logits.data()))
+    if (qlc_status s =
+            qlc_decode_greedy(h.session, o.batch, slots.data(), next.data(), chosen.data()))
       return failStatus(s, "decode");
+    next.swap(chosen);
   }
   const double decodeS = seconds(t0);
   nlohmann::json r = {

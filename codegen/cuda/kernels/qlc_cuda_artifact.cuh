@@ -150,11 +150,12 @@ template <class T> const float *symbol_address(const T &symbol) {
                                                         : nullptr;
 }
 
-/// The staging area at `offset` of the scratch arena: tokens, positions, slots and logit
-/// rows (MAXT int32 each, 256-byte aligned), then MAXT x V float logits.
+/// The staging area at `offset` of the scratch arena: tokens, positions, slots, logit
+/// rows and the rows' argmax (MAXT int32 each, 256-byte aligned), then MAXT x V float
+/// logits.
 template <int MAXT> constexpr int64_t staging_ints() { return (MAXT * 4 + 255) / 256 * 64; }
 template <int MAXT, int V> constexpr int64_t staging_bytes() {
-  return 4 * staging_ints<MAXT>() * 4 + int64_t{MAXT} * V * 4;
+  return 5 * staging_ints<MAXT>() * 4 + int64_t{MAXT} * V * 4;
 }
 
 /// Copies the step's host arrays into the staging area; `dev` gets device pointers.
@@ -180,8 +181,42 @@ int stage_step(const qlc_exec_ctx *ctx, const qlc_step *h, int64_t offset, cudaS
   dev->positions = pos;
   dev->slots = slot;
   dev->logit_rows = rows;
-  dev->logits = reinterpret_cast<float *>(base + 4 * n);
+  dev->argmax = base + 4 * n;
+  dev->logits = reinterpret_cast<float *>(base + 5 * n);
   return 0;
+}
+
+/// out[r] = the first index of the largest value of logits row r (NaNs never win; 0 when
+/// the row starts with a NaN or holds nothing else): qlc_argmax's rule. One block a row.
+template <int V>
+__global__ void __launch_bounds__(256)
+    argmax_rows_kernel(const float *__restrict__ logits, int32_t *__restrict__ out) {
+  const float *l = logits + static_cast<int64_t>(blockIdx.x) * V;
+  float bv = 0.0f;
+  int bi = -1;                                 // none yet
+  for (int i = threadIdx.x; i < V; i += 256) { // ascending: the first of equals stays
+    const float v = l[i];
+    if (v == v && (bi < 0 || v > bv))
+      bv = v, bi = i;
+  }
+  __shared__ float sv[256];
+  __shared__ int si[256];
+  sv[threadIdx.x] = bv;
+  si[threadIdx.x] = bi;
+  __syncthreads();
+  for (int w = 128; w > 0; w /= 2) {
+    if (threadIdx.x < w) {
+      const float ov = sv[threadIdx.x + w];
+      const int oi = si[threadIdx.x + w], mi = si[threadIdx.x];
+      if (oi >= 0 && (mi < 0 || ov > sv[threadIdx.x] || (ov == sv[threadIdx.x] && oi < mi))) {
+        sv[threadIdx.x] = ov;
+        si[threadIdx.x] = oi;
+      }
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0)
+    out[blockIdx.x] = l[0] != l[0] || si[0] < 0 ? 0 : si[0];
 }
 
 /// Decode steps replay CUDA graphs: one per (session context, tokens, logit rows), made
@@ -314,6 +349,16 @@ int finish_step(const qlc_exec_ctx *ctx, const qlc_step *h, const qlc_step *dev,
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess)
     return fail("a kernel of the forward step failed to launch", e);
+  if (h->n_logits > 0 && h->argmax != nullptr) {
+    argmax_rows_kernel<V>
+        <<<static_cast<unsigned>(h->n_logits), 256, 0, s>>>(dev->logits, dev->argmax);
+    e = cudaGetLastError();
+    if (e == cudaSuccess)
+      e = cudaMemcpyAsync(h->argmax, dev->argmax, static_cast<size_t>(h->n_logits) * 4,
+                          cudaMemcpyDeviceToHost, s);
+    if (e != cudaSuccess)
+      return fail("cannot take the logits' argmax on the GPU", e);
+  }
   const bool copy = h->n_logits > 0 && h->logits != nullptr;
   const size_t bytes = copy ? static_cast<size_t>(h->n_logits) * V * 4 : 0;
   void *pin =

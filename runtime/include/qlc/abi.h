@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-#define QLC_ABI_VERSION 2u
+#define QLC_ABI_VERSION 3u
 
 /* Runs fn(arg, begin, end) over [0, n) split into chunks of at least `grain`. */
 typedef void (*qlc_task_fn)(void *arg, int64_t begin, int64_t end);
@@ -53,6 +53,11 @@ typedef struct qlc_step {
   int64_t n_logits;
   const int32_t *logit_rows;
   float *logits;
+  /* CUDA artifacts: if not null, receives each logit row's argmax (qlc_argmax's rule: the
+   * first largest value, NaNs never win, 0 for a NaN at index 0), computed on the GPU;
+   * `logits` may then be null, and only these n_logits ints are copied back. x86
+   * artifacts ignore it (the runtime computes it from the logits). */
+  int32_t *argmax;
 } qlc_step;
 
 /* CUDA artifacts. Their code carries its own CUDA runtime (linked statically) and

@@ -82,7 +82,14 @@ qlc_status qlc_prefill(qlc_session *s, int32_t slot, const int32_t *tokens, int6
 qlc_status qlc_decode(qlc_session *s, int64_t n, const int32_t *slots,
                       const int32_t *tokens, float *logits);
 
-/* Index of the largest logit (ties: the lowest index). */
+/* qlc_decode for greedy decoding: next receives each sequence's argmax (qlc_argmax's rule)
+ * instead of its logits. A CUDA artifact computes it on the GPU and copies back n ints
+ * instead of n rows of vocab floats. */
+qlc_status qlc_decode_greedy(qlc_session *s, int64_t n, const int32_t *slots, const int32_t *tokens,
+                             int32_t *next);
+
+/* Index of the largest logit (ties: the lowest index; NaNs never win, 0 if logits[0] is
+ * NaN). */
 int32_t qlc_argmax(const float *logits, int32_t vocab);
 
 /* Text. An artifact compiled from a model with a tokenizer carries it. */
