@@ -161,6 +161,17 @@ def paged_flags(kv, page):
     return ("--kv-cache", kv, "--kv-page-size", str(page), "--max-tokens", "16")
 
 
+def runtime_tests_pass(art, gtest_filter, passed):
+    """Runs test/unit/RuntimeTest.cpp's ArtifactTest cases matching gtest_filter on `art`;
+    all must pass, `passed` of them ("2 tests", "1 test")."""
+    env = dict(os.environ, QLC_TEST_ARTIFACT=str(art))
+    p = subprocess.run([str(BIN_DIR.parent / "test" / "unit" / "qlc-runtime-tests"),
+                        "--gtest_filter=" + gtest_filter], env=env, capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"[  PASSED  ] {passed}" in p.stdout
+
+
 @needs_gpu
 @pytest.mark.parametrize("kv,page", PAGED_CASES)
 def test_cuda_paged_sequences_interleaved_equal_alone(kv, page, cuda_artifact):
@@ -169,12 +180,7 @@ def test_cuda_paged_sequences_interleaved_equal_alone(kv, page, cuda_artifact):
     artifact: the block table on the device, updated before replayed decode graphs."""
     art = cuda_artifact(FIXTURES / "mistral-headdim-f32", TARGET, "none",
                         *paged_flags(kv, page))
-    env = dict(os.environ, QLC_TEST_ARTIFACT=str(art))
-    p = subprocess.run([str(BIN_DIR.parent / "test" / "unit" / "qlc-runtime-tests"),
-                        "--gtest_filter=ArtifactTest.Page*"], env=env, capture_output=True,
-                       text=True)
-    assert p.returncode == 0, p.stdout + p.stderr
-    assert "[  PASSED  ] 2 tests" in p.stdout
+    runtime_tests_pass(art, "ArtifactTest.Page*", "2 tests")
 
 
 @needs_gpu
@@ -184,12 +190,7 @@ def test_cuda_greedy_decode_equals_argmax_of_logits(kv, cuda_artifact):
     token ids only: the runtime test compares them with qlc_argmax of qlc_decode's logits
     over five batched steps of three sequences."""
     art = cuda_artifact(FIXTURES / "mistral-headdim-f32", TARGET, "none", *paged_flags(kv, 16))
-    env = dict(os.environ, QLC_TEST_ARTIFACT=str(art))
-    p = subprocess.run([str(BIN_DIR.parent / "test" / "unit" / "qlc-runtime-tests"),
-                        "--gtest_filter=ArtifactTest.Greedy*"], env=env, capture_output=True,
-                       text=True)
-    assert p.returncode == 0, p.stdout + p.stderr
-    assert "[  PASSED  ] 1 test" in p.stdout
+    runtime_tests_pass(art, "ArtifactTest.Greedy*", "1 test")
 
 
 @needs_gpu
