@@ -23,7 +23,8 @@ int main(int argc, char **argv) {
   app.add_option("-n", o.n, "Tokens to generate greedily after the input");
   app.add_option("--dump-logits", o.dumpLogits, "Write float32 logits [T, vocab] to this .npy");
   app.add_flag("--step-by-step", o.stepByStep, "With --dump-logits: feed one token per decode step");
-  app.add_flag("--bench", o.bench, "Measure prefill and decode throughput");
+  app.add_flag("--bench", o.bench,
+               "Measure prefill and greedy decode throughput (argmax on the GPU for CUDA)");
   app.add_option("--batch", o.batch, "Sequences decoded together (--bench)")->check(CLI::Range(1, 4096));
   app.add_option("--prompt-len", o.promptLen, "Prompt tokens per sequence (--bench)")->check(CLI::Range(1, 1 << 20));
   app.add_option("--gen-len", o.genLen, "Decode steps (--bench)")->check(CLI::Range(1, 1 << 20));
