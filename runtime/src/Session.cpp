@@ -43,6 +43,7 @@ struct qlc_session {
   bool tableDirty = false; // CUDA: the device copy is stale
   // Per-step staging, reused across calls.
   std::vector<int32_t> positions, slots, rows;
+  std::vector<float> greedyLogits; // qlc_decode_greedy on x86 artifacts
   // QLC_CHECK_BUFFERS=1 (x86): a guard region after the scratch arena, checked after
   // every step; null when off.
   uint8_t *guard = nullptr;
@@ -396,10 +397,9 @@ qlc_status decodeStep(qlc_session *s, int64_t n, const int32_t *slots, const int
       return st;
   } else if (argmax != nullptr) { // x86: from the logits, here
     const int64_t vocab = s->model->vocab;
-    std::vector<float> own;
-    if (logits == nullptr)
-      own.resize(static_cast<size_t>(n * vocab));
-    float *l = logits != nullptr ? logits : own.data();
+    if (logits == nullptr && s->greedyLogits.size() < static_cast<size_t>(n * vocab))
+      s->greedyLogits.resize(static_cast<size_t>(n * vocab));
+    float *l = logits != nullptr ? logits : s->greedyLogits.data();
     if (qlc_status st = runStep(s, n, tokens, n, l))
       return st;
     for (int64_t i = 0; i < n; ++i)
