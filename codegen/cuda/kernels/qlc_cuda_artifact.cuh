@@ -245,8 +245,9 @@ inline bool graphs_enabled() {
 
 /// Page-locked host memory per session context for the logits' copy back, grown to the
 /// largest step: a copy from the GPU into pageable memory (the caller's buffer) runs at a
-/// fraction of the link's speed, which at batch 64 (8 MB of logits a step) cost ~3 ms a
-/// step. Steps of more than kPinnedLogitsMax bytes copy directly.
+/// fraction of the link's speed (with the host's argmax, most of the ~3 ms a 4-layer batch-64
+/// step spent outside its kernels; docs/cuda.md). Steps of more than kPinnedLogitsMax bytes
+/// copy directly.
 constexpr size_t kPinnedLogitsMin = size_t{64} << 10, kPinnedLogitsMax = size_t{64} << 20;
 
 struct PinnedLogits {
