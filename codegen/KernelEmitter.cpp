@@ -90,6 +90,7 @@ private:
   llvm::DenseMap<Operation *, int64_t> scratchOf;
   std::map<std::vector<float>, std::string> invFreqTables;
   int64_t numLayers = 0, vocab = 0, pageSize = 0;
+  StagingNeeds needs;
 };
 
 llvm::Error Walker::readPlan(ModuleOp module) {
@@ -213,12 +214,15 @@ llvm::Error Walker::emitOp(Operation *op) {
         std::string bias = o.getBias() ? weightExpr(o.getBias()) : "nullptr";
         std::vector<std::string> targs = {num(width(o.getX())), num(width(o.getResult()))};
         addDenseTiling(o, o.getWeight(), targs, error);
+        if (!cast<RankedTensorType>(o.getWeight().getType()).getElementType().isF32())
+          needs.projections.insert({width(o.getX()), width(o.getResult())});
         std::string x = act(o.getX()), y = out(o.getResult());
         call(o, "linear", targs, fmt::format("M, {}, {}, {}, {}", x, w, bias, y),
              weightName(o.getWeight()));
       })
       .Case<QuantizedLinearOp>([&](QuantizedLinearOp o) {
         const std::vector<std::string> kn = {num(o.getInFeatures()), num(o.getOutFeatures())};
+        needs.projections.insert({o.getInFeatures(), o.getOutFeatures()});
         const std::string t = tilingArg(o, error);
         if (!error.empty())
           return;
@@ -350,6 +354,8 @@ llvm::Error Walker::emitOp(Operation *op) {
         // The rows asked for are gathered into the op's scratch region.
         std::vector<std::string> targs = {num(width(o.getX())), num(vocab)};
         addDenseTiling(o, o.getWeight(), targs, error);
+        if (!cast<RankedTensorType>(o.getWeight().getType()).getElementType().isF32())
+          needs.projections.insert({width(o.getX()), vocab});
         call(o, "logits", targs, syntax.logitsArgs(x, w, scratch(o)),
              weightName(o.getWeight()));
       })
@@ -428,13 +434,14 @@ llvm::Expected<CodegenResult> Walker::run(ModuleOp module) {
   // The backend's per-step staging (CUDA: tokens, positions, ... copied in) follows the
   // planned arena.
   const int64_t staging = (result.scratchBytes + 255) / 256 * 256;
-  const int64_t extra = syntax.stagingBytes(opts, vocab);
+  needs.vocab = vocab;
+  const int64_t extra = syntax.stagingBytes(opts, needs);
   if (extra > 0) {
     result.scratchBytes = staging + extra;
     result.buffers.stagingOffset = staging;
     result.buffers.stagingBytes = extra;
   }
-  result.source = syntax.finish(tables, decls, body, opts, staging, vocab);
+  result.source = syntax.finish(tables, decls, body, opts, staging, needs);
   return std::move(result);
 }
 

@@ -13,7 +13,9 @@
 
 #include "mlir/IR/BuiltinAttributes.h"
 
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace qlc {
@@ -22,6 +24,14 @@ namespace qlc {
 struct ConstTable {
   std::string name;
   std::vector<float> values;
+};
+
+/// What a backend's per-step area (after the planned activations) is sized from.
+struct StagingNeeds {
+  int64_t vocab = 0;
+  /// (K, N) of every projection whose weights are not f32 (quantized, f16, bf16; the
+  /// logits' too): the CUDA backend reserves the f16 tiles of its cuBLAS path for them.
+  std::set<std::pair<int64_t, int64_t>> projections;
 };
 
 /// What a backend decides about the generated source.
@@ -60,11 +70,11 @@ public:
   /// The expression that names table `t` inside the forward function.
   virtual std::string tableRef(const ConstTable &t) const = 0;
   /// Scratch bytes the backend reserves after the activations (step staging).
-  virtual int64_t stagingBytes(const CodegenOptions &opts, int64_t vocab) const = 0;
+  virtual int64_t stagingBytes(const CodegenOptions &opts, const StagingNeeds &needs) const = 0;
   /// The whole source: tables, static checks (`decls`), the forward body with its calls.
   virtual std::string finish(const std::vector<ConstTable> &tables, const std::string &decls,
                              const std::string &body, const CodegenOptions &opts,
-                             int64_t stagingOffset, int64_t vocab) const = 0;
+                             int64_t stagingOffset, const StagingNeeds &needs) const = 0;
 };
 
 /// Parameter `key` of range `range` of a qlc.tiling attribute; -1 when absent.

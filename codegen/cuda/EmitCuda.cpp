@@ -4,12 +4,15 @@
 // qlc::cuda (codegen/cuda/kernels) are host launchers that take the session's stream
 // first; weights, activations and the KV cache are device memory. The forward copies
 // the step's tokens, positions, slots and logit rows into a staging area at the end of
-// the scratch arena, runs the kernels, and copies the logits back.
+// the scratch arena, runs the kernels, and copies the logits back. After the staging, the
+// f16 tiles of the cuBLAS path for projections of many rows (qlc_cuda_blas.cuh).
 //
 #include "codegen/Codegen.h"
 #include "codegen/KernelEmitter.h"
 
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace qlc {
 
@@ -70,13 +73,50 @@ public:
     return fmt::format("st->n_logits, st->logit_rows, {}, {}, {}, st->logits", x, w, tmp);
   }
   std::string tableRef(const ConstTable &t) const override { return t.name + "_d"; }
-  int64_t stagingBytes(const CodegenOptions &opts, int64_t vocab) const override {
-    const int64_t ints = (opts.maxTokens * 4 + 255) / 256 * 64; // qlc_cuda_artifact.cuh
+  /// The step's inputs and logits (qlc_cuda_artifact.cuh's staging_bytes).
+  static int64_t ioBytes(const CodegenOptions &opts, int64_t vocab) {
+    const int64_t ints = (opts.maxTokens * 4 + 255) / 256 * 64;
     return 5 * ints * 4 + opts.maxTokens * vocab * 4;
+  }
+  static int64_t roundUp256(int64_t b) { return (b + 255) / 256 * 256; }
+  /// qlc_cuda_blas.cuh's blas_ld and blas_band_rows x blas_ld, largest over the
+  /// projections (the generated code checks them against the kernels').
+  static std::pair<int64_t, int64_t> blasExtent(const StagingNeeds &needs) {
+    int64_t ld = 0, band = 0;
+    for (const auto &[k, n] : needs.projections) {
+      const int64_t l = (k + 7) / 8 * 8, chunk = int64_t{32} << 20;
+      const int64_t bands = (n * l + chunk - 1) / chunk;
+      const int64_t rows = std::min(n, ((n + bands - 1) / bands + 127) / 128 * 128);
+      ld = std::max(ld, l);
+      band = std::max(band, rows * l);
+    }
+    return {ld, band};
+  }
+  static int64_t blasBytes(const CodegenOptions &opts, const StagingNeeds &needs) {
+    const auto [ld, band] = blasExtent(needs);
+    return ld == 0 ? 0 : roundUp256(opts.maxTokens * ld * 2) + roundUp256(band * 2);
+  }
+  int64_t stagingBytes(const CodegenOptions &opts, const StagingNeeds &needs) const override {
+    return roundUp256(ioBytes(opts, needs.vocab)) + blasBytes(opts, needs);
   }
   std::string finish(const std::vector<ConstTable> &tables, const std::string &decls,
                      const std::string &body, const CodegenOptions &opts, int64_t staging,
-                     int64_t vocab) const override {
+                     const StagingNeeds &needs) const override {
+    const int64_t vocab = needs.vocab;
+    // The cuBLAS path's f16 tiles follow the step's inputs and logits.
+    const auto [ld, band] = blasExtent(needs);
+    const int64_t blasOffset = staging + roundUp256(ioBytes(opts, vocab));
+    std::string blasChecks;
+    for (const auto &[k, n] : needs.projections)
+      blasChecks += fmt::format("static_assert(qlc::cuda::blas_ld<{0}>() <= {2} && "
+                                "qlc::cuda::blas_band_rows<{0}, {1}>() * qlc::cuda::blas_ld<{0}>() "
+                                "<= {3}, \"the cuBLAS tiles differ from the emitter's\");\n",
+                                k, n, ld, band);
+    if (ld > 0)
+      blasChecks +=
+          fmt::format("static_assert(qlc::cuda::blas_scratch_bytes({}, {}, {}) == {},\n"
+                      "              \"the cuBLAS scratch differs from the emitter's\");\n",
+                      opts.maxTokens, ld, band, blasBytes(opts, needs));
     std::string defs, refs;
     for (const ConstTable &t : tables) {
       std::string values;
@@ -99,6 +139,7 @@ public:
         "namespace {{\n{defs}{decls}"
         "static_assert(qlc::cuda::staging_bytes<{maxt}, {vocab}>() == {stbytes},\n"
         "              \"the staging area differs from the emitter's\");\n"
+        "{blaschecks}"
         "}} // namespace\n\n"
         "QLC_CUDA_DEVICE_API({cc})\n\n"
         "extern \"C\" __attribute__((visibility(\"default\"))) uint32_t "
@@ -116,6 +157,7 @@ public:
         "  if (int rc = qlc::cuda::stage_step<{maxt}>(ctx, host_step, {staging}, s, &staged))\n"
         "    return rc;\n"
         "  const qlc_step *st = &staged;\n"
+        "  qlc::cuda::BlasScope blas(ctx, ctx->scratch + {bloff}, {blbytes});\n"
         "  auto launch = [&](cudaStream_t s) {{\n"
         "{body}"
         "  }};\n"
@@ -124,8 +166,10 @@ public:
         "  return qlc::cuda::finish_step<{vocab}>(ctx, host_step, st, s);\n}}\n",
         fmt::arg("ver", QLC_VERSION_STRING), fmt::arg("tgt", target.name()), fmt::arg("defs", defs),
         fmt::arg("decls", decls), fmt::arg("maxt", opts.maxTokens), fmt::arg("vocab", vocab),
-        fmt::arg("stbytes", stagingBytes(opts, vocab)), fmt::arg("cc", cc), fmt::arg("refs", refs),
-        fmt::arg("staging", staging), fmt::arg("body", body), fmt::arg("pdl", pdl));
+        fmt::arg("stbytes", ioBytes(opts, vocab)), fmt::arg("blaschecks", blasChecks),
+        fmt::arg("bloff", blasOffset), fmt::arg("blbytes", blasBytes(opts, needs)),
+        fmt::arg("cc", cc), fmt::arg("refs", refs), fmt::arg("staging", staging),
+        fmt::arg("body", body), fmt::arg("pdl", pdl));
   }
 
 private:

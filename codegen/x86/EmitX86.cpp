@@ -63,10 +63,10 @@ public:
     return fmt::format("st, {}, {}, {}", x, w, tmp);
   }
   std::string tableRef(const ConstTable &t) const override { return t.name; }
-  int64_t stagingBytes(const CodegenOptions &, int64_t) const override { return 0; }
+  int64_t stagingBytes(const CodegenOptions &, const StagingNeeds &) const override { return 0; }
   std::string finish(const std::vector<ConstTable> &tables, const std::string &decls,
                      const std::string &body, const CodegenOptions &opts, int64_t,
-                     int64_t) const override {
+                     const StagingNeeds &) const override {
     std::string defs;
     for (const ConstTable &t : tables) {
       std::string values;

@@ -10,6 +10,7 @@
 #include "qlc_nf4_tables.h"
 #include "qlc_x86_kv.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -190,8 +191,24 @@ void checkProjection(const std::string &name, int K, int N, const std::vector<do
     if (mma)
       for (float &v : xr)
         v = __half2float(__float2half_rn(v));
-    check(name + (withBias ? " +bias" : ""), M, y,
-          refLinear(M, K, N, xr, wdec, withBias ? bias.data() : nullptr), mma ? mmaTol : tol);
+    const auto ref = refLinear(M, K, N, xr, wdec, withBias ? bias.data() : nullptr);
+    check(name + (withBias ? " +bias" : ""), M, y, ref, mma ? mmaTol : tol);
+    if (mma && M >= cu::kBlasMinM) { // an artifact's prefill: cuBLAS on dequantized bands
+      if (cu::BlasLib::get() == nullptr) {
+        results().push_back(
+            {name + " cuBLAS", M, 0.0, 0.0, false,
+             "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR) + " not found (or QLC_CUBLAS=0)"});
+        continue;
+      }
+      const int64_t ld = cu::round_up(K, 8);
+      DevBuf<uint8_t> scratch(cu::blas_scratch_bytes(M, ld, cu::kBlasChunkElems + 128 * ld));
+      y.poison();
+      {
+        cu::BlasScope scope(&kMs, scratch.p, scratch.n);
+        launch(M, dx.p, withBias ? dbias.p : nullptr, y.p);
+      }
+      check(name + (withBias ? " +bias" : "") + " cuBLAS", M, y, ref, mmaTol);
+    }
   }
 }
 
@@ -432,6 +449,7 @@ int main(int argc, char **argv) {
   testLinear<1000, 300, cu::bf16>("bf16");
   testLinear<2500, 40, cu::f16>("f16");
   testLinear<66, 33, cu::bf16>("bf16");
+  testLinear<4096, 2100, cu::bf16>("bf16"); // one band of 2,100 rows on the cuBLAS path
   testLogits<200, 129, cu::f16>("f16");
   testLogits<67, 75, float>("f32");
 
@@ -456,6 +474,10 @@ int main(int argc, char **argv) {
   testQlinearInt<1024, 40, 4, 256>(true);
   testQlinearInt<4096, 300, 4, 128>(true);
   testQlinearInt<11008, 77, 4, 128>(false);
+  // The cuBLAS path (M = 70): K = 11008; two bands of dequantized rows (4,224 and 3,976:
+  // blas_band_rows splits N x K > 32 Mi elements).
+  testQlinearInt<11008, 700, 4, 128>(true);
+  testQlinearInt<4096, 8200, 4, 128>(false);
   // The streaming GEMV's configurations (qlinear_int picks by the number of 16-row tiles).
   testGemvW4Stream<2560, 40, 128, 4, 1, 4>(true);  // 5 quads a warp, D = 4
   testGemvW4Stream<3488, 75, 128, 8, 1, 4>(false); // partial last quad, warps short of one
@@ -491,6 +513,7 @@ int main(int argc, char **argv) {
   testQlinearNf4<200, 75, 48, true>();
   testQlinearNf4<1000, 300, 64, true>();
   testQlinearNf4<2500, 40, 64, false>();
+  testQlinearNf4<2048, 16400, 64, true>(); // two bands on the cuBLAS path
 
   runMmaTests();
   runTilingTests();

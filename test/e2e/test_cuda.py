@@ -255,6 +255,32 @@ def test_cuda_fused_equals_unfused(name, quant, cuda_artifact, tmp_path):
     assert err <= 1e-5
 
 
+@needs_gpu
+@pytest.mark.parametrize("name,quant", [("stories260k", "rtn-w4"), ("stories260k", "nf4"),
+                                        ("qwen2-bias-tied-f16", "none"),
+                                        ("llama-gqa-bf16", "none")])
+def test_cuda_prefill_through_cublas_equals_the_tensor_core_gemm(name, quant, cuda_artifact,
+                                                                  tmp_path, monkeypatch):
+    """From 65 rows a step's projections run cuBLAS on f16 tiles that qlc dequantizes
+    (qlc_cuda_blas.cuh); QLC_CUBLAS=1 makes that path a requirement (a step fails without
+    the library), QLC_CUBLAS=0 turns it off. Both round x and the weights to the same f16
+    values, so the 317-token prompt's logits differ by the f32 sums' order only; with
+    f16/bf16 weights (qwen2's biases too) cuBLAS's stay within the f16 bound of
+    transformers (the quantized schemes are held to the x86 artifacts elsewhere)."""
+    tokens, expected = ref(name, 317)
+    art = cuda_artifact(model_dir(name), TARGET, quant)
+    monkeypatch.setenv("QLC_CUBLAS", "1")
+    blas = dump(art, tokens, tmp_path)
+    monkeypatch.setenv("QLC_CUBLAS", "0")
+    own = dump(art, tokens, tmp_path)
+    err = rel_err(blas, own)
+    print(f"{name} {quant}: cuBLAS vs tensor-core GEMM rel err {err:.2e}, "
+          f"vs transformers {rel_err(blas, expected):.2e}")
+    assert err <= 1e-3
+    if quant == "none":
+        assert rel_err(blas, expected) <= logits_tol(name)
+
+
 def act_order_checkpoint(tmp_path):
     """A random AutoGPTQ act-order checkpoint (4 bits, groups of 32, a g_idx per input
     that is a permutation of groups) and its dequantized float model."""

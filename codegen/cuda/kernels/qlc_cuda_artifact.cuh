@@ -5,6 +5,7 @@
 #define QLC_CUDA_ARTIFACT_CUH
 
 #include "qlc/abi.h"
+#include "qlc_cuda_blas.cuh"
 
 #include <cuda_runtime.h>
 
@@ -162,6 +163,10 @@ template <int MAXT, int V> constexpr int64_t staging_bytes() {
 template <int MAXT>
 int stage_step(const qlc_exec_ctx *ctx, const qlc_step *h, int64_t offset, cudaStream_t s,
                qlc_step *dev) {
+  if (const char *why = blas_required_but_missing()) {
+    std::snprintf(error_buffer(), 768, "%s", why);
+    return 2;
+  }
   int32_t *base = reinterpret_cast<int32_t *>(ctx->scratch + offset);
   constexpr int64_t n = staging_ints<MAXT>();
   int32_t *tok = base, *pos = base + n, *slot = base + 2 * n, *rows = base + 3 * n;
@@ -250,37 +255,48 @@ inline bool graphs_enabled() {
 /// copy directly.
 constexpr size_t kPinnedLogitsMin = size_t{64} << 10, kPinnedLogitsMax = size_t{64} << 20;
 
+struct PinnedBuffer {
+  void *p = nullptr;
+  size_t bytes = 0;
+  bool failed = false; // cudaMallocHost failed once: copy directly from then on
+};
 struct PinnedLogits {
   std::mutex mu;
-  std::map<const void *, std::pair<void *, size_t>> bufs;
+  std::map<const void *, PinnedBuffer> bufs;
   static PinnedLogits &get() {
     static PinnedLogits *c = new PinnedLogits(); // outlives the artifact's static destructors
     return *c;
   }
 };
 
-/// A page-locked buffer of at least `bytes` for `ctx`, or nullptr (then copy directly).
+/// A page-locked buffer of at least `bytes` for `ctx`, or nullptr (then copy directly;
+/// after a failed allocation always, so a session does not retry it every step).
 inline void *pinned_logits(const qlc_exec_ctx *ctx, size_t bytes) {
   PinnedLogits &c = PinnedLogits::get();
   std::lock_guard<std::mutex> lock(c.mu);
-  std::pair<void *, size_t> &b = c.bufs[ctx];
-  if (b.second < bytes) {
-    if (b.first != nullptr)
-      cudaFreeHost(b.first);
-    b = {nullptr, 0};
-    if (cudaMallocHost(&b.first, bytes) != cudaSuccess) {
+  PinnedBuffer &b = c.bufs[ctx];
+  if (b.failed)
+    return nullptr;
+  if (b.bytes < bytes) {
+    if (b.p != nullptr)
+      cudaFreeHost(b.p);
+    b.p = nullptr;
+    b.bytes = 0;
+    if (cudaMallocHost(&b.p, bytes) != cudaSuccess) {
       cudaGetLastError(); // not sticky: fall back to the direct copy
-      b.first = nullptr;
+      b.p = nullptr;
+      b.failed = true;
       return nullptr;
     }
-    b.second = bytes;
+    b.bytes = bytes;
   }
-  return b.first;
+  return b.p;
 }
 
-/// Drops the graphs and the page-locked logits buffer made for a session context (the
-/// runtime calls it as the session ends).
+/// Drops the graphs, the page-locked logits buffer and the cuBLAS handle made for a
+/// session context (the runtime calls it as the session ends).
 inline void forget_context(const qlc_exec_ctx *ctx) {
+  blas_forget(ctx);
   {
     GraphCache &c = GraphCache::get();
     std::lock_guard<std::mutex> lock(c.mu);
@@ -297,8 +313,8 @@ inline void forget_context(const qlc_exec_ctx *ctx) {
   std::lock_guard<std::mutex> lock(p.mu);
   auto it = p.bufs.find(ctx);
   if (it != p.bufs.end()) {
-    if (it->second.first != nullptr)
-      cudaFreeHost(it->second.first);
+    if (it->second.p != nullptr)
+      cudaFreeHost(it->second.p);
     p.bufs.erase(it);
   }
 }

@@ -10,7 +10,8 @@
 //   gemm_kernel  many token rows, f32 weights: a 64x64 output tile per block of 256
 //                threads, 4x4 per thread, x and W tiles through shared memory (f32 exact).
 // Many token rows with f16/bf16 (and quantized) weights take the tensor-core GEMM of
-// qlc_cuda_mma.cuh instead, which rounds the activations to f16.
+// qlc_cuda_mma.cuh instead, which rounds the activations to f16, or from kBlasMinM rows
+// in an artifact's step cuBLAS on f16 weights (qlc_cuda_blas.cuh).
 //
 // A weight source Src provides:
 //   E, NR                        elements per unit, weight rows per warp in the GEMV;
@@ -24,6 +25,7 @@
 #ifndef QLC_CUDA_LINEAR_CUH
 #define QLC_CUDA_LINEAR_CUH
 
+#include "qlc_cuda_blas.cuh"
 #include "qlc_cuda_common.cuh"
 #include "qlc_cuda_mma.cuh"
 
@@ -315,11 +317,12 @@ void linear(cudaStream_t s, int64_t M, const float *x, const WT *w, const float 
   } else {
     static_assert(sizeof(WT) == 2, "f16 or bf16");
     constexpr bool wide = K % 8 == 0;
-    if (wide && is_aligned(w, 16))
-      launch_mma<K, N, std::is_same<WT, f16>::value, T>(s, M, x,
-                                                        DenseSrc<K, WT, wide ? 8 : 1>{w}, bias, y);
+    constexpr bool half = std::is_same<WT, f16>::value;
+    if (wide && is_aligned(w, 16)) // f16: cuBLAS reads W as it is
+      launch_large<K, N, half, T>(s, M, x, DenseSrc<K, WT, wide ? 8 : 1>{w},
+                                  half ? reinterpret_cast<const f16 *>(w) : nullptr, bias, y);
     else
-      launch_mma<K, N, false, T>(s, M, x, DenseSrc<K, WT, 1>{w}, bias, y);
+      launch_large<K, N, false, T>(s, M, x, DenseSrc<K, WT, 1>{w}, nullptr, bias, y);
   }
 }
 

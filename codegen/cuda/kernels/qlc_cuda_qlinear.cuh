@@ -203,12 +203,13 @@ void qlinear_int(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweig
   }
   if constexpr (K % 8 == 0) {
     if (is_aligned(qweight, BITS)) { // 8 codes: one 4- or 8-byte load
-      launch_mma<K, N, false, T>(s, M, x, IntSrc<K, BITS, G, 8>{qweight, scales, zeros}, bias,
-                                 y);
+      launch_large<K, N, false, T>(s, M, x, IntSrc<K, BITS, G, 8>{qweight, scales, zeros}, nullptr,
+                                   bias, y);
       return;
     }
   }
-  launch_mma<K, N, false, T>(s, M, x, IntSrc<K, BITS, G, VE1>{qweight, scales, zeros}, bias, y);
+  launch_large<K, N, false, T>(s, M, x, IntSrc<K, BITS, G, VE1>{qweight, scales, zeros}, nullptr,
+                               bias, y);
 }
 
 template <int K>
@@ -373,10 +374,11 @@ void qlinear_nf4(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweig
   }
   using Mma = Nf4Src<K, BLOCK, DQ, K % 8 == 0 ? 8 : 1>; // 8-code chunks for the mma path
   if (K % 8 == 0 && is_aligned(qweight, 4))
-    launch_mma<K, N, false, T>(s, M, x, Mma{qweight, absmax, absmax2, offset, nullptr}, bias, y);
+    launch_large<K, N, false, T>(s, M, x, Mma{qweight, absmax, absmax2, offset, nullptr}, nullptr,
+                                 bias, y);
   else
-    launch_mma<K, N, false, T>(s, M, x, Narrow{qweight, absmax, absmax2, offset, nullptr}, bias,
-                               y);
+    launch_large<K, N, false, T>(s, M, x, Narrow{qweight, absmax, absmax2, offset, nullptr},
+                                 nullptr, bias, y);
 }
 
 } // namespace cuda
