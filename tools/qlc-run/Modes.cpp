@@ -60,10 +60,12 @@ int bench(const Options &o, Handles &h) {
   std::uniform_int_distribution<int32_t> dist(0, vocab - 1);
   std::vector<float> logits(static_cast<size_t>(o.batch) * vocab);
   std::vector<int32_t> prompt(o.promptLen), slots(o.batch), next(o.batch);
-  // Warm-up: one short sequence, then forget it.
+  // Warm-up: one sequence of the prompt's length (so the steps' kernels, cuBLAS's among
+  // them, are loaded before the clock starts, as a server's first requests would), then
+  // forget it.
   for (int32_t &t : prompt)
     t = dist(rng);
-  if (qlc_status s = qlc_prefill(h.session, 0, prompt.data(), std::min(o.promptLen, 8), 0, logits.data()))
+  if (qlc_status s = qlc_prefill(h.session, 0, prompt.data(), o.promptLen, 0, logits.data()))
     return failStatus(s, "prefill");
   qlc_session_reset(h.session, 0);
   auto t0 = std::chrono::steady_clock::now();
