@@ -248,6 +248,17 @@ struct AttentionCase {
       run(start, mixSlots, mixPos, rng, "mixed slots");
       fusedRope(start, mixSlots, mixPos, rng, "mixed slots");
     }
+    // A prefill step of two prompts: attention_prefill_kernel's groups of 8 tokens are one
+    // slot's (tiles shared through shared memory), except tokens 8-15, which straddle the
+    // two prompts (each warp reads its own rows), and the last group of one token.
+    {
+      std::vector<int32_t> slots(25, 5), positions(25);
+      std::iota(positions.begin(), positions.begin() + 13, 2);
+      std::iota(positions.begin() + 13, positions.end(), 0);
+      std::fill(slots.begin() + 13, slots.end(), 3);
+      run(start, slots, positions, rng, "two prompts");
+      fusedRope(start, slots, positions, rng, "two prompts");
+    }
     for (int M : {1, 17}) {
       std::vector<int32_t> slots(M, 2), positions(M);
       std::iota(positions.begin(), positions.end(), M == 1 ? 90 : 11);

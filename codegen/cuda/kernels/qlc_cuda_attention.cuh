@@ -11,9 +11,13 @@
 // attention() first encodes the step's k and v rows (one warp per head row; for the int8
 // cache in decode steps the attention kernel does it, attention_store_kernel), then one
 // block per (token, query head) attends positions [lo, pos] of the token's slot: its
-// warps (16 for decode steps, 4 for prefill) take tiles of 32 positions in turn, each with
-// its own online softmax (q in shared memory, the cached head widened or dequantized as it
-// is read), and their partial sums are combined at the end. With inv_freq (qlc-fuse-rope)
+// 16 warps take tiles of 32 positions in turn, each with its own online softmax (q in
+// shared memory, the cached head widened or dequantized as it is read), and their partial
+// sums are combined at the end. Prefill steps (more than 8 tokens) take one block per 8
+// consecutive tokens and query head instead, a warp per token, which share each tile of
+// the cache through shared memory when the 8 tokens are one slot's (attention_prefill_kernel;
+// the 4-warp configuration of attention_kernel where two tiles do not fit in 40 KiB: f32
+// heads of more than 128 channels). With inv_freq (qlc-fuse-rope)
 // q and k arrive unrotated: a k head is rotated into shared memory before it is
 // encoded, a q head as it is loaded into shared memory (rope_pair, the rope kernel's
 // arithmetic).
@@ -22,6 +26,9 @@
 
 #include "qlc_cuda_common.cuh"
 #include "qlc_cuda_elementwise.cuh"
+
+#include <cstdint>
+#include <type_traits>
 
 namespace qlc {
 namespace cuda {
@@ -575,6 +582,155 @@ __global__ void __launch_bounds__(NW *kWarpSize)
   }
 }
 
+/// One warp's online-softmax step over a tile of up to 32 positions: lane l scores the key
+/// row at `krow` (`valid`: its position counts), and the value rows of lanes 0 .. n - 1 are
+/// accumulated with their weights (rows in [0, n) that do not count have weight 0 and
+/// finite values). Rows may be in global or shared memory.
+template <class KV, int HD, int CPL>
+__device__ __forceinline__ void
+attend_rows(const float *qs, float qsum, float scale, const uint8_t *krow, const uint8_t *vrow,
+            bool valid, int n, float &mx, float &den, float (&acc)[CPL], int c0) {
+  constexpr int RB = 16;
+  const float sc = valid ? KV::template dot<HD>(qs, qsum, krow) * scale : -INFINITY;
+  const float tmx = warp_max(sc);
+  if (tmx == -INFINITY) // no position of the tile counts for this warp
+    return;
+  const float nmx = fmaxf(mx, tmx);
+  const float corr = expf(mx - nmx);
+  const float p = valid ? expf(sc - nmx) : 0.0f;
+  den = den * corr + warp_sum(p);
+#pragma unroll
+  for (int i = 0; i < CPL; ++i)
+    acc[i] *= corr;
+  int r = 0;
+  for (; r + RB <= n; r += RB)
+    accumulate_rows_at<KV, HD, CPL, RB>(acc, vrow, p, r, c0);
+  for (; r + 4 <= n; r += 4)
+    accumulate_rows_at<KV, HD, CPL, 4>(acc, vrow, p, r, c0);
+  for (; r < n; ++r)
+    accumulate_rows_at<KV, HD, CPL, 1>(acc, vrow, p, r, c0);
+  mx = nmx;
+}
+
+/// Shared memory stride of a KV head row in attention_prefill_kernel's tiles: 16-byte
+/// aligned, plus 16 bytes so that the 16-byte loads of 8 lanes (rows) hit distinct banks.
+template <class KV, int HD> __host__ __device__ constexpr int prefill_row_stride() {
+  return static_cast<int>((KV::template head_bytes<HD>() + 15) / 16 * 16 + 16);
+}
+/// Whether a tile of 32 key and 32 value rows fits in 40 KiB of shared memory.
+template <class KV, int HD> __host__ __device__ constexpr bool prefill_tiles_fit() {
+  return 2 * 32 * prefill_row_stride<KV, HD>() <= 40 * 1024;
+}
+
+/// Prefill attention, one block per (QT consecutive tokens, query head), a warp per token.
+/// When the QT tokens belong to one slot (a prompt's chunk), each tile of 32 positions of
+/// the KV cache is copied into shared memory once and scored by all QT warps, each with its
+/// own online softmax over all of its positions - QT times fewer reads of the cache than a
+/// block per token; the tokens' causal ranges differ, so lanes past a warp's position do not
+/// count. Otherwise each warp reads its token's rows from the cache itself.
+template <int L, int H, int KVH, int HD, int WINDOW, class KV, int P, int QT>
+__global__ void __launch_bounds__(QT *kWarpSize)
+    attention_prefill_kernel(void *kv, const int32_t *__restrict__ table, int64_t max_pages,
+                             const int32_t *__restrict__ positions,
+                             const int32_t *__restrict__ slots, int layer, float scale,
+                             const float *__restrict__ q, float *__restrict__ out,
+                             const float *__restrict__ inv_freq, int64_t ldq, int64_t M) {
+  pdl_enter();
+  constexpr int NT = QT * kWarpSize, HDP = (HD + 3) / 4 * 4;
+  constexpr int CPL = (HD + kWarpSize - 1) / kWarpSize;
+  constexpr int G = H / KVH, HBS = prefill_row_stride<KV, HD>();
+  constexpr int64_t HB = KV::template head_bytes<HD>(), ROWB = kv_row_bytes<KV, KVH, HD>();
+  constexpr int64_t PAGE_STRIDE = int64_t{L} * 2 * P * ROWB;
+  constexpr int CU = HB % 16 == 0 ? 16 : 4; // bytes a copy
+  using Unit = std::conditional_t<CU == 16, uint4, uint32_t>;
+  constexpr int UPR = static_cast<int>(HB / CU); // units a row
+  __shared__ __align__(16) float qs[QT][HDP];
+  __shared__ __align__(16) uint8_t tiles[2][32 * HBS];
+  __shared__ int32_t wlo[QT], whi[QT];
+  const int tid = threadIdx.x, warp = tid / kWarpSize, lane = tid % kWarpSize, c0 = lane * CPL;
+  const int64_t t0 = static_cast<int64_t>(blockIdx.x / H) * QT, t = t0 + warp;
+  const int h = blockIdx.x % H, g = h / G;
+  const bool has = t < M;
+  const int32_t slot0 = slots[t0];
+  const int32_t slot = has ? slots[t] : slot0, pos = has ? positions[t] : -1;
+  const int32_t lo = (WINDOW > 0 && pos >= WINDOW) ? pos - WINDOW + 1 : 0;
+  float *qw = qs[warp];
+  if (has) {
+    const float *qh = q + t * ldq + h * HD;
+    if (inv_freq != nullptr) {
+      for (int i = lane; i < HD / 2; i += kWarpSize)
+        rope_pair(static_cast<float>(pos), inv_freq[i], qh[i], qh[i + HD / 2], &qw[i],
+                  &qw[i + HD / 2]);
+      for (int i = HD + lane; i < HDP; i += kWarpSize)
+        qw[i] = 0.0f;
+    } else {
+      for (int i = lane; i < HDP; i += kWarpSize)
+        qw[i] = i < HD ? qh[i] : 0.0f;
+    }
+  }
+  if (lane == 0) {
+    wlo[warp] = has ? lo : INT32_MAX;
+    whi[warp] = pos;
+  }
+  const bool shared_slot = __syncthreads_and(slot == slot0) != 0; // also publishes qs
+  float qsum = 0.0f;
+  for (int i = 0; i < HD; ++i)
+    qsum += qw[i];
+  const uint8_t *kbase =
+      static_cast<const uint8_t *>(kv) + (int64_t{layer} * 2 * P) * ROWB + g * HB;
+  const uint8_t *vbase = kbase + int64_t{P} * ROWB;
+  float mx = -INFINITY, den = 0.0f, acc[CPL];
+#pragma unroll
+  for (int i = 0; i < CPL; ++i)
+    acc[i] = 0.0f;
+  if (shared_slot) {
+    int32_t glo = INT32_MAX, ghi = -1;
+#pragma unroll
+    for (int w = 0; w < QT; ++w) {
+      glo = min(glo, wlo[w]);
+      ghi = max(ghi, whi[w]);
+    }
+    const int32_t *pages = table + slot0 * max_pages;
+    for (int32_t j0 = glo; j0 <= ghi; j0 += kWarpSize) {
+      const int rows = ghi - j0 + 1 < kWarpSize ? ghi - j0 + 1 : kWarpSize;
+      for (int i = tid; i < 2 * rows * UPR; i += NT) { // rows j0 .. ghi of k, then of v
+        const int which = i / (rows * UPR), rem = i - which * rows * UPR;
+        const int r = rem / UPR, u = rem - r * UPR, j = j0 + r;
+        const uint8_t *src =
+            (which == 0 ? kbase : vbase) + pages[j / P] * PAGE_STRIDE + (j % P) * ROWB;
+        reinterpret_cast<Unit *>(tiles[which] + r * HBS)[u] =
+            reinterpret_cast<const Unit *>(src)[u];
+      }
+      __syncthreads();
+      const int n = pos - j0 + 1 < kWarpSize ? pos - j0 + 1 : kWarpSize;
+      if (has && n > 0) {
+        const int32_t j = j0 + lane;
+        attend_rows<KV, HD, CPL>(qw, qsum, scale, tiles[0] + lane * HBS, tiles[1] + lane * HBS,
+                                 j >= lo && j <= pos, n, mx, den, acc, c0);
+      }
+      __syncthreads();
+    }
+  } else if (has) {
+    const int32_t *pages = table + slot * max_pages;
+    for (int32_t j0 = lo; j0 <= pos; j0 += kWarpSize) {
+      const int32_t j = j0 + lane;
+      const bool valid = j <= pos;
+      const int64_t off = valid ? pages[j / P] * PAGE_STRIDE + (j % P) * ROWB : 0;
+      const int n = pos - j0 + 1 < kWarpSize ? pos - j0 + 1 : kWarpSize;
+      attend_rows<KV, HD, CPL>(qw, qsum, scale, kbase + off, vbase + off, valid, n, mx, den, acc,
+                               c0);
+    }
+  }
+  if (has) {
+    const float inv = 1.0f / den;
+    float *o = out + t * (H * HD) + h * HD;
+#pragma unroll
+    for (int i = 0; i < CPL; ++i)
+      if (c0 + i < HD)
+        o[c0 + i] = acc[i] * inv;
+  }
+}
+
 /// Steps of up to this many tokens take the decode configuration of attention_kernel (16
 /// warps; attention_store_kernel where KV::kDecodeStoreFused).
 constexpr int64_t kAttnDecodeTokens = 8;
@@ -594,7 +750,7 @@ void attention(cudaStream_t s, void *kv, const int32_t *table, int64_t max_pages
   static_assert(H % KVH == 0, "query heads come in whole groups");
   static_assert(HD % 2 == 0 && HD <= 256, "even head widths up to 256");
   static_assert(P > 0, "pages hold at least one position");
-  constexpr int kDecodeWarps = 16;
+  constexpr int kDecodeWarps = 16, kPrefillTokens = 8;
   static_assert(kAttnDecodeTokens * 2 <= kDecodeWarps, "a warp for each k and v row of a step");
   if (M <= 0)
     return;
@@ -611,6 +767,11 @@ void attention(cudaStream_t s, void *kv, const int32_t *table, int64_t max_pages
     launch_kernel(attention_kernel<L, H, KVH, HD, WINDOW, KV, P, kDecodeWarps>,
                   static_cast<unsigned>(M * H), kDecodeWarps * kWarpSize, 0, s, kv, table,
                   max_pages, positions, slots, layer, scale, q, out, inv_freq, ldq);
+  else if constexpr (prefill_tiles_fit<KV, HD>())
+    launch_kernel(attention_prefill_kernel<L, H, KVH, HD, WINDOW, KV, P, kPrefillTokens>,
+                  static_cast<unsigned>(ceil_div(M, kPrefillTokens) * H),
+                  kPrefillTokens * kWarpSize, 0, s, kv, table, max_pages, positions, slots, layer,
+                  scale, q, out, inv_freq, ldq, M);
   else
     launch_kernel(attention_kernel<L, H, KVH, HD, WINDOW, KV, P, 4>, static_cast<unsigned>(M * H),
                   4 * kWarpSize, 0, s, kv, table, max_pages, positions, slots, layer, scale, q, out,
