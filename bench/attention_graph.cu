@@ -1,7 +1,9 @@
 // attention_graph.cu - the decode attention (qlc_cuda_attention.cuh's attention(), which also
 // stores the step's k and v rows) at Llama-2-7B's shapes (32 heads of 128, pages of 16
 // positions, rope fused), timed as a CUDA graph of one launch per layer for 32 layers, as a
-// decode step replays it, for one token at a few positions and f16 / int8 caches.
+// decode step replays it, for one token at a few positions and f16 / int8 caches; and a
+// prefill step's attention (512 tokens of one sequence after 512 or 1,536 cached
+// positions), the same way.
 //
 //   nvcc -std=c++17 -O3 -gencode arch=compute_90,code=sm_90 -I codegen/cuda/kernels \
 //        -I ir bench/attention_graph.cu -o /tmp/attention_graph
@@ -40,7 +42,8 @@ __global__ void fillHalf(int64_t n, uint32_t seed, cu::f16 *out) {
     }                                                                                              \
   } while (0)
 
-template <class KV> double timeSteps(const char *label, const char *kvName, int pos) {
+/// One step of M tokens of slot 0 at positions pos .. pos + M - 1.
+template <class KV> double timeSteps(const char *label, const char *kvName, int pos, int M = 1) {
   const int64_t rowBytes = cu::kv_row_bytes<KV, KVH, HD>();
   const int64_t poolBytes = int64_t{PAGES} * L * 2 * P * rowBytes;
   void *kv;
@@ -56,16 +59,19 @@ template <class KV> double timeSteps(const char *label, const char *kvName, int 
   float *dq, *dout, *dinv;
   const int32_t slot = 0;
   CHECK(cudaMalloc(&dtable, PAGES * 4));
-  CHECK(cudaMalloc(&dpos, 4));
-  CHECK(cudaMalloc(&dslot, 4));
-  CHECK(cudaMalloc(&dq, (H + 2 * KVH) * HD * 4));
-  CHECK(cudaMalloc(&dout, H * HD * 4));
+  CHECK(cudaMalloc(&dpos, M * 4));
+  CHECK(cudaMalloc(&dslot, M * 4));
+  CHECK(cudaMalloc(&dq, int64_t{M} * (H + 2 * KVH) * HD * 4));
+  CHECK(cudaMalloc(&dout, int64_t{M} * H * HD * 4));
   CHECK(cudaMalloc(&dinv, HD / 2 * 4));
   CHECK(cudaMemcpy(dtable, table.data(), PAGES * 4, cudaMemcpyHostToDevice));
-  CHECK(cudaMemcpy(dpos, &pos, 4, cudaMemcpyHostToDevice));
-  CHECK(cudaMemcpy(dslot, &slot, 4, cudaMemcpyHostToDevice));
+  std::vector<int32_t> positions(M), slots(M, slot);
+  for (int i = 0; i < M; ++i)
+    positions[i] = pos + i;
+  CHECK(cudaMemcpy(dpos, positions.data(), M * 4, cudaMemcpyHostToDevice));
+  CHECK(cudaMemcpy(dslot, slots.data(), M * 4, cudaMemcpyHostToDevice));
   CHECK(cudaMemcpy(dinv, invFreq.data(), HD / 2 * 4, cudaMemcpyHostToDevice));
-  fillHalf<<<64, 256>>>((H + 2 * KVH) * HD * 2, 9, reinterpret_cast<cu::f16 *>(dq));
+  fillHalf<<<64, 256>>>(int64_t{M} * (H + 2 * KVH) * HD * 2, 9, reinterpret_cast<cu::f16 *>(dq));
   CHECK(cudaDeviceSynchronize());
   cudaStream_t s;
   CHECK(cudaStreamCreate(&s));
@@ -74,7 +80,7 @@ template <class KV> double timeSteps(const char *label, const char *kvName, int 
   CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
   for (int layer = 0; layer < L; ++layer) // q/k/v packed, as qlc-fold-qkv-split leaves them
     cu::attention<L, H, KVH, HD, 0, KV, P>(
-        s, kv, dtable, PAGES, 1, dpos, dslot, layer, 1.0f / std::sqrt(float{HD}), dq, dq + H * HD,
+        s, kv, dtable, PAGES, M, dpos, dslot, layer, 1.0f / std::sqrt(float{HD}), dq, dq + H * HD,
         dq + (H + KVH) * HD, dout, dinv, (H + 2 * KVH) * HD, (H + 2 * KVH) * HD);
   CHECK(cudaStreamEndCapture(s, &graph));
   CHECK(cudaGraphInstantiate(&exec, graph, 0));
@@ -83,7 +89,7 @@ template <class KV> double timeSteps(const char *label, const char *kvName, int 
   cudaEvent_t a, b;
   CHECK(cudaEventCreate(&a));
   CHECK(cudaEventCreate(&b));
-  const int reps = 200;
+  const int reps = M > 1 ? 5 : 200;
   CHECK(cudaEventRecord(a, s));
   for (int i = 0; i < reps; ++i)
     CHECK(cudaGraphLaunch(exec, s));
@@ -92,7 +98,8 @@ template <class KV> double timeSteps(const char *label, const char *kvName, int 
   float ms = 0;
   CHECK(cudaEventElapsedTime(&ms, a, b));
   const double us = 1000.0 * ms / reps / L;
-  std::printf("%-12s kv %-5s position %5d: %7.2f us per layer\n", label, kvName, pos, us);
+  std::printf("%-12s kv %-5s %3d token(s) from position %5d: %8.2f us per layer\n", label,
+              kvName, M, pos, us);
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
   cudaStreamDestroy(s);
@@ -108,6 +115,10 @@ int main(int argc, char **argv) {
   for (int pos : {160, 1100}) {
     timeSteps<cu::KvF16>(label, "f16", pos);
     timeSteps<cu::KvI8>(label, "int8", pos);
+  }
+  for (int pos : {512, 1536}) {
+    timeSteps<cu::KvF16>(label, "f16", pos, 512);
+    timeSteps<cu::KvI8>(label, "int8", pos, 512);
   }
   return 0;
 }

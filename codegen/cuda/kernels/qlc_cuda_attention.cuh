@@ -731,6 +731,12 @@ __global__ void __launch_bounds__(QT *kWarpSize)
   }
 }
 
+/// Tokens a block of attention_prefill_kernel (a warp each); a macro so that
+/// bench/attention_graph.cu can compare other values.
+#ifndef QLC_CUDA_PREFILL_TOKENS
+#define QLC_CUDA_PREFILL_TOKENS 8
+#endif
+
 /// Steps of up to this many tokens take the decode configuration of attention_kernel (16
 /// warps; attention_store_kernel where KV::kDecodeStoreFused).
 constexpr int64_t kAttnDecodeTokens = 8;
@@ -750,7 +756,7 @@ void attention(cudaStream_t s, void *kv, const int32_t *table, int64_t max_pages
   static_assert(H % KVH == 0, "query heads come in whole groups");
   static_assert(HD % 2 == 0 && HD <= 256, "even head widths up to 256");
   static_assert(P > 0, "pages hold at least one position");
-  constexpr int kDecodeWarps = 16, kPrefillTokens = 8;
+  constexpr int kDecodeWarps = 16, kPrefillTokens = QLC_CUDA_PREFILL_TOKENS;
   static_assert(kAttnDecodeTokens * 2 <= kDecodeWarps, "a warp for each k and v row of a step");
   if (M <= 0)
     return;
