@@ -627,7 +627,8 @@ template <class KV, int HD> __host__ __device__ constexpr bool prefill_tiles_fit
 /// the KV cache is copied into shared memory once and scored by all QT warps, each with its
 /// own online softmax over all of its positions - QT times fewer reads of the cache than a
 /// block per token; the tokens' causal ranges differ, so lanes past a warp's position do not
-/// count. Otherwise each warp reads its token's rows from the cache itself.
+/// count. The copies are cp.async, the next tile's in flight while this one is scored where
+/// two buffers fit in 40 KiB. Otherwise each warp reads its token's rows from the cache.
 template <int L, int H, int KVH, int HD, int WINDOW, class KV, int P, int QT>
 __global__ void __launch_bounds__(QT *kWarpSize)
     attention_prefill_kernel(void *kv, const int32_t *__restrict__ table, int64_t max_pages,
@@ -641,11 +642,12 @@ __global__ void __launch_bounds__(QT *kWarpSize)
   constexpr int G = H / KVH, HBS = prefill_row_stride<KV, HD>();
   constexpr int64_t HB = KV::template head_bytes<HD>(), ROWB = kv_row_bytes<KV, KVH, HD>();
   constexpr int64_t PAGE_STRIDE = int64_t{L} * 2 * P * ROWB;
-  constexpr int CU = HB % 16 == 0 ? 16 : 4; // bytes a copy
-  using Unit = std::conditional_t<CU == 16, uint4, uint32_t>;
-  constexpr int UPR = static_cast<int>(HB / CU); // units a row
+  constexpr int CU = HB % 16 == 0 ? 16 : 4;      // bytes a copy (cp.async)
+  constexpr int UPR = static_cast<int>(HB / CU); // copies a row
+  // Two buffers where they fit: the next tile is copied while this one is scored.
+  constexpr int NBUF = 2 * 2 * 32 * HBS <= 40 * 1024 ? 2 : 1;
   __shared__ __align__(16) float qs[QT][HDP];
-  __shared__ __align__(16) uint8_t tiles[2][32 * HBS];
+  __shared__ __align__(16) uint8_t tiles[NBUF][2][32 * HBS];
   __shared__ int32_t wlo[QT], whi[QT];
   const int tid = threadIdx.x, warp = tid / kWarpSize, lane = tid % kWarpSize, c0 = lane * CPL;
   const int64_t t0 = static_cast<int64_t>(blockIdx.x / H) * QT, t = t0 + warp;
@@ -691,24 +693,49 @@ __global__ void __launch_bounds__(QT *kWarpSize)
       ghi = max(ghi, whi[w]);
     }
     const int32_t *pages = table + slot0 * max_pages;
-    for (int32_t j0 = glo; j0 <= ghi; j0 += kWarpSize) {
+    // Copies rows j0 .. min(j0 + 31, ghi) of k, then of v, into buffer b (cp.async).
+    auto issue = [&](int32_t j0, int b) {
       const int rows = ghi - j0 + 1 < kWarpSize ? ghi - j0 + 1 : kWarpSize;
-      for (int i = tid; i < 2 * rows * UPR; i += NT) { // rows j0 .. ghi of k, then of v
+      for (int i = tid; i < 2 * rows * UPR; i += NT) {
         const int which = i / (rows * UPR), rem = i - which * rows * UPR;
         const int r = rem / UPR, u = rem - r * UPR, j = j0 + r;
         const uint8_t *src =
-            (which == 0 ? kbase : vbase) + pages[j / P] * PAGE_STRIDE + (j % P) * ROWB;
-        reinterpret_cast<Unit *>(tiles[which] + r * HBS)[u] =
-            reinterpret_cast<const Unit *>(src)[u];
+            (which == 0 ? kbase : vbase) + pages[j / P] * PAGE_STRIDE + (j % P) * ROWB + u * CU;
+        uint8_t *dst = tiles[b][which] + r * HBS + u * CU;
+        if constexpr (CU == 16)
+          cp_async16(dst, src, 16);
+        else
+          cp_async4(dst, src);
+      }
+      cp_async_commit();
+    };
+    issue(glo, 0);
+    int b = 0;
+    for (int32_t j0 = glo; j0 <= ghi; j0 += kWarpSize) {
+      const bool more = j0 + kWarpSize <= ghi;
+      if constexpr (NBUF == 2) {
+        if (more)
+          issue(j0 + kWarpSize, b ^ 1); // its buffer was last read before the barrier below
+        if (more)
+          cp_async_wait_one();
+        else
+          cp_async_wait_all();
+      } else {
+        cp_async_wait_all();
       }
       __syncthreads();
       const int n = pos - j0 + 1 < kWarpSize ? pos - j0 + 1 : kWarpSize;
       if (has && n > 0) {
         const int32_t j = j0 + lane;
-        attend_rows<KV, HD, CPL>(qw, qsum, scale, tiles[0] + lane * HBS, tiles[1] + lane * HBS,
-                                 j >= lo && j <= pos, n, mx, den, acc, c0);
+        attend_rows<KV, HD, CPL>(qw, qsum, scale, tiles[b][0] + lane * HBS,
+                                 tiles[b][1] + lane * HBS, j >= lo && j <= pos, n, mx, den, acc,
+                                 c0);
       }
       __syncthreads();
+      if constexpr (NBUF == 2)
+        b ^= 1;
+      else if (more)
+        issue(j0 + kWarpSize, 0);
     }
   } else if (has) {
     const int32_t *pages = table + slot * max_pages;
