@@ -291,6 +291,23 @@ __device__ __forceinline__ void accumulate_rows(float (&acc)[CPL], const uint8_t
   }
 }
 
+/// A query head into shared memory `qs` (HDP floats, zero past HD), rotated for position
+/// `pos` when inv_freq is given; threads i0, i0 + stride, ... share the work.
+template <int HD, int HDP>
+__device__ __forceinline__ void load_q_head(const float *qh, int32_t pos, const float *inv_freq,
+                                            float *qs, int i0, int stride) {
+  if (inv_freq != nullptr) {
+    for (int i = i0; i < HD / 2; i += stride)
+      rope_pair(static_cast<float>(pos), inv_freq[i], qh[i], qh[i + HD / 2], &qs[i],
+                &qs[i + HD / 2]);
+    for (int i = HD + i0; i < HDP; i += stride)
+      qs[i] = 0.0f;
+  } else {
+    for (int i = i0; i < HDP; i += stride)
+      qs[i] = i < HD ? qh[i] : 0.0f;
+  }
+}
+
 /// One block of NW warps per (token, query head). The warps take tiles of 32 positions in
 /// turn (warp w: positions lo + 32 (w + NW i) ...): each lane scores one position of the
 /// tile, the warp keeps its own online softmax (maximum, denominator) by shuffles, and each
@@ -319,17 +336,7 @@ __global__ void __launch_bounds__(NW *kWarpSize)
   const int warp = tid / kWarpSize, lane = tid % kWarpSize, c0 = lane * CPL;
   const int32_t slot = slots[t], pos = positions[t];
   const int32_t lo = (WINDOW > 0 && pos >= WINDOW) ? pos - WINDOW + 1 : 0;
-  const float *qh = q + t * ldq + h * HD;
-  if (inv_freq != nullptr) {
-    for (int i = tid; i < HD / 2; i += NT)
-      rope_pair(static_cast<float>(pos), inv_freq[i], qh[i], qh[i + HD / 2], &qs[i],
-                &qs[i + HD / 2]);
-    for (int i = HD + tid; i < HDP; i += NT)
-      qs[i] = 0.0f;
-  } else {
-    for (int i = tid; i < HDP; i += NT)
-      qs[i] = i < HD ? qh[i] : 0.0f;
-  }
+  load_q_head<HD, HDP>(q + t * ldq + h * HD, pos, inv_freq, qs, tid, NT);
   __syncthreads();
   float qsum = 0.0f;
   for (int i = 0; i < HD; ++i)
@@ -421,6 +428,20 @@ __device__ __forceinline__ void accumulate_rows_at(float (&acc)[CPL], const uint
   }
 }
 
+/// accumulate_rows_at over rows 0 .. n - 1 of a tile: 16, then 4, then 1 at a time.
+template <class KV, int HD, int CPL>
+__device__ __forceinline__ void accumulate_tile(float (&acc)[CPL], const uint8_t *vrow, float p,
+                                                int n, int c0) {
+  constexpr int RB = 16;
+  int r = 0;
+  for (; r + RB <= n; r += RB)
+    accumulate_rows_at<KV, HD, CPL, RB>(acc, vrow, p, r, c0);
+  for (; r + 4 <= n; r += 4)
+    accumulate_rows_at<KV, HD, CPL, 4>(acc, vrow, p, r, c0);
+  for (; r < n; ++r)
+    accumulate_rows_at<KV, HD, CPL, 1>(acc, vrow, p, r, c0);
+}
+
 /// attention_kernel's decode configuration (NW warps, M <= NW / 2 tokens) that also stores
 /// the step's k and v rows, in place of kv_store_kernel: a launch a layer fewer. Warp w
 /// encodes head g of token w / 2's k (w even) or v row into shared memory when that token
@@ -441,7 +462,7 @@ __global__ void __launch_bounds__(NW *kWarpSize)
                            int M, const float *__restrict__ k, const float *__restrict__ v,
                            int64_t ldkv) {
   pdl_enter();
-  constexpr int NT = NW * kWarpSize, RB = 16;
+  constexpr int NT = NW * kWarpSize;
   constexpr int HDP = (HD + 3) / 4 * 4;
   constexpr int CPL = (HD + kWarpSize - 1) / kWarpSize; // channels per lane
   constexpr int G = H / KVH;
@@ -543,14 +564,8 @@ __global__ void __launch_bounds__(NW *kWarpSize)
 #pragma unroll
     for (int i = 0; i < CPL; ++i)
       acc[i] *= corr;
-    const int n = pos - j0 + 1 < kWarpSize ? pos - j0 + 1 : kWarpSize;
-    int r = 0;
-    for (; r + RB <= n; r += RB)
-      accumulate_rows_at<KV, HD, CPL, RB>(acc, vrow, p, r, c0);
-    for (; r + 4 <= n; r += 4)
-      accumulate_rows_at<KV, HD, CPL, 4>(acc, vrow, p, r, c0);
-    for (; r < n; ++r)
-      accumulate_rows_at<KV, HD, CPL, 1>(acc, vrow, p, r, c0);
+    accumulate_tile<KV, HD, CPL>(acc, vrow, p, pos - j0 + 1 < kWarpSize ? pos - j0 + 1 : kWarpSize,
+                                 c0);
     mx = nmx;
   }
   if (lane == 0) {
@@ -590,7 +605,6 @@ template <class KV, int HD, int CPL>
 __device__ __forceinline__ void
 attend_rows(const float *qs, float qsum, float scale, const uint8_t *krow, const uint8_t *vrow,
             bool valid, int n, float &mx, float &den, float (&acc)[CPL], int c0) {
-  constexpr int RB = 16;
   const float sc = valid ? KV::template dot<HD>(qs, qsum, krow) * scale : -INFINITY;
   const float tmx = warp_max(sc);
   if (tmx == -INFINITY) // no position of the tile counts for this warp
@@ -602,13 +616,7 @@ attend_rows(const float *qs, float qsum, float scale, const uint8_t *krow, const
 #pragma unroll
   for (int i = 0; i < CPL; ++i)
     acc[i] *= corr;
-  int r = 0;
-  for (; r + RB <= n; r += RB)
-    accumulate_rows_at<KV, HD, CPL, RB>(acc, vrow, p, r, c0);
-  for (; r + 4 <= n; r += 4)
-    accumulate_rows_at<KV, HD, CPL, 4>(acc, vrow, p, r, c0);
-  for (; r < n; ++r)
-    accumulate_rows_at<KV, HD, CPL, 1>(acc, vrow, p, r, c0);
+  accumulate_tile<KV, HD, CPL>(acc, vrow, p, n, c0);
   mx = nmx;
 }
 
@@ -657,19 +665,8 @@ __global__ void __launch_bounds__(QT *kWarpSize)
   const int32_t slot = has ? slots[t] : slot0, pos = has ? positions[t] : -1;
   const int32_t lo = (WINDOW > 0 && pos >= WINDOW) ? pos - WINDOW + 1 : 0;
   float *qw = qs[warp];
-  if (has) {
-    const float *qh = q + t * ldq + h * HD;
-    if (inv_freq != nullptr) {
-      for (int i = lane; i < HD / 2; i += kWarpSize)
-        rope_pair(static_cast<float>(pos), inv_freq[i], qh[i], qh[i + HD / 2], &qw[i],
-                  &qw[i + HD / 2]);
-      for (int i = HD + lane; i < HDP; i += kWarpSize)
-        qw[i] = 0.0f;
-    } else {
-      for (int i = lane; i < HDP; i += kWarpSize)
-        qw[i] = i < HD ? qh[i] : 0.0f;
-    }
-  }
+  if (has)
+    load_q_head<HD, HDP>(q + t * ldq + h * HD, pos, inv_freq, qw, lane, kWarpSize);
   if (lane == 0) {
     wlo[warp] = has ? lo : INT32_MAX;
     whi[warp] = pos;
