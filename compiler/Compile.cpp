@@ -10,6 +10,7 @@
 #include "compiler/Importer.h"
 #include "compiler/StoreProvider.h"
 #include "compiler/TokenizerAsset.h"
+#include "passes/CalibExecutor.h"
 #include "passes/Passes.h"
 
 #include "qlc/abi.h"
@@ -364,6 +365,14 @@ llvm::Error loadAndRunPasses(const CompileOptions &opts, Session &s, Stopwatch &
     if (!file.empty() && !fs::is_regular_file(file, ec))
       return badInput(flag + " " + file + ": no such file");
   }
+  if (isCalibratedQuantScheme(opts.quant) && opts.calibDevice == "cuda") {
+    // A GPU that is asked for and missing is found out before the (long) model load.
+    CalibrationData probe;
+    probe.device = opts.calibDevice;
+    std::string why;
+    if (mlir::failed(calibDevice(probe, why)))
+      return badInput(why);
+  }
   if (llvm::Error e = loadSource(opts.source, false, s.cfg, s.store, &s.tokenizer))
     return e;
   if (llvm::Error e = validateTokenizer(s.tokenizer, opts.source))
@@ -393,6 +402,7 @@ llvm::Error loadAndRunPasses(const CompileOptions &opts, Session &s, Stopwatch &
     if (!calibOr)
       return asBadInput(calibOr.takeError());
     s.calib = std::move(*calibOr);
+    s.calib.device = opts.calibDevice;
     for (int32_t id : s.calib.tokens)
       if (id >= s.cfg.vocabSize)
         return badInput("--calib-tokens " + s.calib.source + ": token id " + std::to_string(id) +

@@ -23,6 +23,7 @@ struct CompileOptions {
   std::string calibTokens;     // gptq-*: calibration token ids instead of text
   int64_t calibSamples = 128;  // gptq-*: calibration sequences
   int64_t calibSeqLen = 512;   // gptq-*: tokens per calibration sequence
+  std::string calibDevice = "auto"; // gptq-*/awq-*: auto, cpu or cuda
   bool calibFlagsGiven = false; // any of --calib* was given (refused for other schemes)
   bool actOrder = false;       // gptq-*: act-order (desc_act, static groups)
   int64_t maxSeqLen = 0;     // 0: min(max_position_embeddings, 4096)

@@ -24,6 +24,9 @@ struct CalibrationData {
   std::vector<int32_t> tokens;
   /// Where the text came from, for messages.
   std::string source;
+  /// Where calibrating passes compute: "auto" (the first CUDA GPU when there is one, else
+  /// the CPU), "cpu", or "cuda" (a GPU or an error).
+  std::string device = "auto";
 };
 
 /// Attaches `data` (not owned; may be null) to `ctx`'s qlc dialect.

@@ -2,6 +2,7 @@
 #include "passes/CalibExecutor.h"
 
 #include "ir/Rope.h"
+#include "passes/CalibCuda.h"
 
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <thread>
 
 using namespace mlir;
@@ -96,6 +98,66 @@ Activation attention(AttentionOp op, const Activation &q, const Activation &k,
     }
   });
   return out;
+}
+
+Activation rmsNorm(const Activation &x, const std::vector<float> &w, float eps) {
+  Activation a = makeAct(x.rows, x.cols);
+  parallelFor(x.rows, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const float *xr = x.data.data() + t * x.cols;
+      float ss = 0.0f;
+      for (int64_t c = 0; c < x.cols; ++c)
+        ss += xr[c] * xr[c];
+      const float inv = 1.0f / std::sqrt(ss / static_cast<float>(x.cols) + eps);
+      for (int64_t c = 0; c < x.cols; ++c)
+        a.data[t * x.cols + c] = w[c] * (xr[c] * inv);
+    }
+  });
+  return a;
+}
+
+/// Rotate-half rope of each head (hd features) of each row at its position.
+Activation rope(const Activation &x, const std::vector<float> &inv,
+                const std::vector<int32_t> &positions, int64_t hd) {
+  const int64_t h2 = hd / 2;
+  Activation a = makeAct(x.rows, x.cols);
+  parallelFor(x.rows, [&](int64_t b, int64_t e) {
+    std::vector<float> cs(h2), sn(h2);
+    for (int64_t t = b; t < e; ++t) {
+      const float p = static_cast<float>(positions[t]);
+      for (int64_t j = 0; j < h2; ++j) {
+        const float ang = p * inv[j];
+        cs[j] = std::cos(ang);
+        sn[j] = std::sin(ang);
+      }
+      for (int64_t hb = 0; hb < x.cols; hb += hd) {
+        const float *xi = x.data.data() + t * x.cols + hb;
+        float *o = a.data.data() + t * x.cols + hb;
+        for (int64_t j = 0; j < h2; ++j) {
+          const float u = xi[j], w = xi[j + h2];
+          o[j] = u * cs[j] - w * sn[j];
+          o[j + h2] = w * cs[j] + u * sn[j];
+        }
+      }
+    }
+  });
+  return a;
+}
+
+Activation siluMul(const Activation &g, const Activation &u) {
+  Activation a = makeAct(g.rows, g.cols);
+  parallelFor(g.rows * g.cols, [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j)
+      a.data[j] = g.data[j] / (1.0f + std::exp(-g.data[j])) * u.data[j];
+  });
+  return a;
+}
+
+Activation add(const Activation &x, const Activation &y) {
+  Activation a = makeAct(x.rows, x.cols);
+  for (size_t j = 0; j < a.data.size(); ++j)
+    a.data[j] = x.data[j] + y.data[j];
+  return a;
 }
 
 } // namespace
@@ -206,8 +268,14 @@ LogicalResult CalibExecutor::run(const CalibrationData &batch, const LinearHook 
       lastUse[v] = i;
     ++i;
   }
-  llvm::DenseMap<Value, ActPtr> values;
-  auto get = [&](Value v) -> const Activation & { return *values.lookup(v); };
+  // Each value lives in host memory (CPU) or in GPU memory (GPU, from the embedding on).
+  struct Stored {
+    ActPtr host;
+    calibcuda::BufferPtr dev;
+  };
+  llvm::DenseMap<Value, Stored> values;
+  auto get = [&](Value v) -> const Activation & { return *values.lookup(v).host; };
+  auto dev = [&](Value v) -> const calibcuda::Buffer & { return *values.lookup(v).dev; };
   auto readWeight = [&](Value v, std::vector<float> &out) -> LogicalResult {
     auto w = v.getDefiningOp<WeightOp>();
     if (!w) {
@@ -229,6 +297,13 @@ LogicalResult CalibExecutor::run(const CalibrationData &batch, const LinearHook 
     auto t0 = Clock::now();
     double hookSec = 0;
     std::optional<Activation> result;
+    calibcuda::BufferPtr devResult;
+    // Keeps a GPU op's result; false (with `error` set) when it failed.
+    auto onGpu = [&](calibcuda::BufferPtr b) {
+      devResult = std::move(b);
+      return devResult != nullptr;
+    };
+    bool ok = true;
     if (isa<WeightOp, func::ReturnOp>(op)) {
       // Weights are read by their users; nothing to compute.
     } else if (auto e = dyn_cast<EmbeddingOp>(op)) {
@@ -250,32 +325,38 @@ LogicalResult CalibExecutor::run(const CalibrationData &batch, const LinearHook 
         }
         std::copy_n(table.data() + id * d, d, a.data.data() + t * d);
       }
-      result = std::move(a);
+      if (gpu != nullptr)
+        ok = onGpu(gpu->upload(a.data.data(), a.rows, a.cols, error));
+      else
+        result = std::move(a);
     } else if (auto n = dyn_cast<RmsNormOp>(op)) {
       std::vector<float> w;
       if (failed(readWeight(n.getWeight(), w)))
         return failure();
-      const Activation &x = get(n.getX());
       const float eps = static_cast<float>(n.getEpsilon().convertToDouble());
-      Activation a = makeAct(x.rows, x.cols);
-      parallelFor(x.rows, [&](int64_t b, int64_t e) {
-        for (int64_t t = b; t < e; ++t) {
-          const float *xr = x.data.data() + t * x.cols;
-          float ss = 0.0f;
-          for (int64_t c = 0; c < x.cols; ++c)
-            ss += xr[c] * xr[c];
-          const float inv = 1.0f / std::sqrt(ss / static_cast<float>(x.cols) + eps);
-          for (int64_t c = 0; c < x.cols; ++c)
-            a.data[t * x.cols + c] = w[c] * (xr[c] * inv);
-        }
-      });
-      result = std::move(a);
+      if (gpu != nullptr)
+        ok = onGpu(gpu->rmsNorm(dev(n.getX()), w.data(), eps, error));
+      else
+        result = rmsNorm(get(n.getX()), w, eps);
     } else if (auto l = dyn_cast<LinearOp>(op)) {
       std::vector<float> w, bias;
       if (failed(readWeight(l.getWeight(), w)) ||
           (l.getBias() && failed(readWeight(l.getBias(), bias))))
         return failure();
-      const Activation &x = get(l.getX());
+      // On the GPU the hook sees the input there (and in host memory when asked for).
+      Activation onDevice;
+      if (gpu != nullptr) {
+        const calibcuda::Buffer &x = dev(l.getX());
+        onDevice.rows = x.rows;
+        onDevice.cols = x.cols;
+        onDevice.device = &x;
+        if (hostInputs) {
+          onDevice.data.resize(static_cast<size_t>(x.rows * x.cols));
+          if (!gpu->download(x, onDevice.data.data(), error))
+            return failure();
+        }
+      }
+      const Activation &x = gpu != nullptr ? onDevice : get(l.getX());
       auto h0 = Clock::now();
       const size_t size = w.size();
       if (hook && failed(hook(l, x, w))) {
@@ -288,37 +369,21 @@ LogicalResult CalibExecutor::run(const CalibrationData &batch, const LinearHook 
         return failure();
       }
       const int64_t n = cast<RankedTensorType>(l.getType()).getDimSize(1);
-      result = matmulT(x, w, n, l.getBias() ? &bias : nullptr);
+      const std::vector<float> *b = l.getBias() ? &bias : nullptr;
+      if (gpu != nullptr)
+        ok = onGpu(gpu->linear(*x.device, w.data(), n, b ? b->data() : nullptr, error));
+      else
+        result = matmulT(x, w, n, b);
     } else if (auto r = dyn_cast<RopeOp>(op)) {
       if (r.getPositions() != posArg) {
         error = "qlc.rope must read @forward's positions";
         return failure();
       }
       const std::vector<float> inv = ropeInvFreq(ropeParams(r));
-      const Activation &x = get(r.getX());
-      const int64_t hd = r.getHeadDim(), h2 = hd / 2;
-      Activation a = makeAct(x.rows, x.cols);
-      parallelFor(x.rows, [&](int64_t b, int64_t e) {
-        std::vector<float> cs(h2), sn(h2);
-        for (int64_t t = b; t < e; ++t) {
-          const float p = static_cast<float>(positions[t]);
-          for (int64_t j = 0; j < h2; ++j) {
-            const float ang = p * inv[j];
-            cs[j] = std::cos(ang);
-            sn[j] = std::sin(ang);
-          }
-          for (int64_t hb = 0; hb < x.cols; hb += hd) {
-            const float *xi = x.data.data() + t * x.cols + hb;
-            float *o = a.data.data() + t * x.cols + hb;
-            for (int64_t j = 0; j < h2; ++j) {
-              const float u = xi[j], w = xi[j + h2];
-              o[j] = u * cs[j] - w * sn[j];
-              o[j + h2] = w * cs[j] + u * sn[j];
-            }
-          }
-        }
-      });
-      result = std::move(a);
+      if (gpu != nullptr)
+        ok = onGpu(gpu->rope(dev(r.getX()), inv, r.getHeadDim(), batch.seqLen, error));
+      else
+        result = rope(get(r.getX()), inv, positions, r.getHeadDim());
     } else if (auto at = dyn_cast<AttentionOp>(op)) {
       if (at.getRope() || at.getQkvPacked()) { // the pipeline calibrates before any fusion
         error =
@@ -327,43 +392,86 @@ LogicalResult CalibExecutor::run(const CalibrationData &batch, const LinearHook 
             "; quantize before fusing";
         return failure();
       }
-      result = attention(at, get(at.getQ()), get(at.getK()), get(at.getV()), batch.samples,
-                         batch.seqLen);
+      if (gpu != nullptr) {
+        const int64_t window =
+            at.getSlidingWindow() ? static_cast<int64_t>(*at.getSlidingWindow()) : 0;
+        ok = onGpu(gpu->attention(dev(at.getQ()), dev(at.getK()), dev(at.getV()), batch.samples,
+                                  batch.seqLen, at.getNumHeads(), at.getNumKvHeads(),
+                                  at.getHeadDim(), window,
+                                  static_cast<float>(at.getScale().convertToDouble()), error));
+      } else {
+        result = attention(at, get(at.getQ()), get(at.getK()), get(at.getV()), batch.samples,
+                           batch.seqLen);
+      }
     } else if (auto s = dyn_cast<SiluMulOp>(op)) {
-      const Activation &g = get(s.getGate()), &u = get(s.getUp());
-      Activation a = makeAct(g.rows, g.cols);
-      parallelFor(g.rows * g.cols, [&](int64_t b, int64_t e) {
-        for (int64_t j = b; j < e; ++j)
-          a.data[j] = g.data[j] / (1.0f + std::exp(-g.data[j])) * u.data[j];
-      });
-      result = std::move(a);
+      if (gpu != nullptr)
+        ok = onGpu(gpu->siluMul(dev(s.getGate()), dev(s.getUp()), error));
+      else
+        result = siluMul(get(s.getGate()), get(s.getUp()));
     } else if (auto ad = dyn_cast<AddOp>(op)) {
-      const Activation &x = get(ad.getLhs()), &y = get(ad.getRhs());
-      Activation a = makeAct(x.rows, x.cols);
-      for (size_t j = 0; j < a.data.size(); ++j)
-        a.data[j] = x.data[j] + y.data[j];
-      result = std::move(a);
+      if (gpu != nullptr)
+        ok = onGpu(gpu->add(dev(ad.getLhs()), dev(ad.getRhs()), error));
+      else
+        result = add(get(ad.getLhs()), get(ad.getRhs()));
     } else if (auto lg = dyn_cast<LogitsOp>(op)) {
       if (logits != nullptr) {
         std::vector<float> w;
         if (failed(readWeight(lg.getWeight(), w)))
           return failure();
         const int64_t n = cast<RankedTensorType>(lg.getType()).getDimSize(1);
-        *logits = matmulT(get(lg.getX()), w, n, nullptr);
+        if (gpu == nullptr) {
+          *logits = matmulT(get(lg.getX()), w, n, nullptr);
+        } else {
+          calibcuda::BufferPtr y = gpu->linear(dev(lg.getX()), w.data(), n, nullptr, error);
+          if (!y)
+            return failure();
+          *logits = makeAct(y->rows, y->cols);
+          ok = gpu->download(*y, logits->data.data(), error);
+        }
       }
     } else {
       error = "the calibration executor cannot run '" + op->getName().getStringRef().str() +
               "' (only float models: run calibrating passes before other rewrites)";
       return failure();
     }
-    if (result && op->getNumResults() == 1)
-      values[op->getResult(0)] = std::make_shared<const Activation>(std::move(*result));
+    if (!ok)
+      return failure();
+    if ((result || devResult) && op->getNumResults() == 1)
+      values[op->getResult(0)] = {result ? std::make_shared<const Activation>(std::move(*result))
+                                         : nullptr,
+                                  std::move(devResult)};
     for (Value v : op->getOperands())
       if (lastUse.lookup(v) == index[op])
         values.erase(v);
     computeSec += std::chrono::duration<double>(Clock::now() - t0).count() - hookSec;
   }
   return success();
+}
+
+mlir::FailureOr<calibcuda::Device *> calibDevice(const CalibrationData &calib, std::string &error) {
+  if (calib.device == "cpu")
+    return static_cast<calibcuda::Device *>(nullptr);
+  static std::string why;
+  // Never destroyed: at exit the CUDA runtime may be gone before static destructors run.
+  // Passes call release() when done, which frees its memory.
+  static calibcuda::Device *device = [] {
+    std::unique_ptr<calibcuda::Device> d = calibcuda::Device::open(why);
+    if (d)
+      llvm::errs() << "qlc: calibrating on " << d->name() << "\n";
+    return d.release();
+  }();
+  if (device != nullptr)
+    return device;
+  if (calib.device == "cuda") {
+    error = "--calib-device cuda: no GPU to calibrate on: " + why;
+    return failure();
+  }
+  static bool told = [] {
+    llvm::errs() << "qlc: calibrating on the CPU (" << why << ")\n";
+    return true;
+  }();
+  (void)told;
+  return static_cast<calibcuda::Device *>(nullptr);
 }
 
 mlir::FailureOr<CalibrationTargets> prepareCalibration(mlir::ModuleOp module,

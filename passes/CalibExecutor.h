@@ -7,7 +7,8 @@
 // which may replace the weight the linear is computed with: a quantizing pass quantizes
 // there, and every later op then sees the quantized model's outputs (GPTQ's sequential,
 // "true-sequential" order). Ops compute as the x86 kernels do (LlamaRMSNorm in f32,
-// rotate-half rope with f32 angles from ir/Rope.h, softmax attention).
+// rotate-half rope with f32 angles from ir/Rope.h, softmax attention). Given a GPU
+// (calibDevice), every op runs there (CalibCuda.h) and the values stay in GPU memory.
 //
 #ifndef QLC_PASSES_CALIBEXECUTOR_H
 #define QLC_PASSES_CALIBEXECUTOR_H
@@ -27,10 +28,18 @@
 
 namespace qlc {
 
+namespace calibcuda {
+class Buffer;
+class Device;
+} // namespace calibcuda
+
 /// A float32 activation [rows, cols], row-major.
 struct Activation {
   int64_t rows = 0, cols = 0;
   std::vector<float> data;
+  /// A linear's input as the hook sees it when the executor runs on a GPU: there (and
+  /// `data` empty, unless the executor was asked for host inputs).
+  const calibcuda::Buffer *device = nullptr;
 };
 
 class CalibExecutor {
@@ -52,11 +61,27 @@ public:
   /// Seconds spent computing ops (the hook's time excluded) in the last run.
   double computeSeconds() const { return computeSec; }
 
+  /// Runs on `d` (null: on the CPU): the values stay in GPU memory from the embedding to
+  /// the logits; the hook sees a linear's input there (Activation::device) and, with
+  /// `hostInputs`, in host memory too.
+  void setDevice(calibcuda::Device *d, bool hostInputs = false) {
+    gpu = d;
+    this->hostInputs = hostInputs;
+  }
+
 private:
   mlir::func::FuncOp forward;
   const WeightProvider &weights;
+  calibcuda::Device *gpu = nullptr;
+  bool hostInputs = false;
   double computeSec = 0;
 };
+
+/// The GPU calibrating passes compute on, as `calib.device` asks: "auto" opens the first
+/// CUDA GPU if there is one, "cpu" none, "cuda" requires one (failure, with `error`,
+/// without it). Opened once per process and named on stderr the first time; null means
+/// the CPU.
+mlir::FailureOr<calibcuda::Device *> calibDevice(const CalibrationData &calib, std::string &error);
 
 /// The block (decoder layer) a linear belongs to: its weight name up to "layers.<N>", or
 /// the whole name when it has no layer number.

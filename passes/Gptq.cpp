@@ -8,6 +8,7 @@
 //
 #include "passes/Gptq.h"
 
+#include "passes/CalibCuda.h"
 #include "passes/CalibExecutor.h"
 
 #include "ir/Float16.h"
@@ -260,6 +261,55 @@ mlir::FailureOr<IntQuantized> quantizeGptq(const std::vector<float> &wRowMajor, 
       }
     }
   });
+  return out;
+}
+
+mlir::FailureOr<IntQuantized>
+quantizeGptqOnDevice(calibcuda::Device &gpu, const std::vector<float> &w, int64_t n, int64_t k,
+                     const std::vector<double> &diag, const GptqParams &p,
+                     std::vector<float> &dequantized, std::string &error) {
+  if (mlir::failed(checkGptqParams(p, k, error)))
+    return mlir::failure();
+  if (static_cast<int64_t>(w.size()) != n * k || static_cast<int64_t>(diag.size()) != k) {
+    error = "weight or Hessian of the wrong size";
+    return mlir::failure();
+  }
+  // The host's part of quantizeGptq: dead columns, column order, damping.
+  const int64_t gs = effectiveGroupSize(p.quant, k);
+  calibcuda::GptqJob job;
+  job.n = n;
+  job.k = k;
+  job.bits = static_cast<int>(p.quant.bits);
+  job.groupSize = gs;
+  job.symmetric = p.quant.symmetric;
+  job.blockSize = p.blockSize;
+  job.fixedGroups = gs >= k || p.staticGroups;
+  job.dead.resize(k);
+  std::vector<double> d(diag);
+  for (int64_t c = 0; c < k; ++c)
+    if (d[c] == 0.0) {
+      d[c] = 1.0;
+      job.dead[c] = 1;
+    }
+  job.perm.resize(k);
+  std::iota(job.perm.begin(), job.perm.end(), 0);
+  if (p.actOrder)
+    std::stable_sort(job.perm.begin(), job.perm.end(),
+                     [&](int32_t a, int32_t b) { return d[a] > d[b]; });
+  double sum = 0; // in column order, as Eigen sums the permuted diagonal
+  for (int32_t c : job.perm)
+    sum += d[c];
+  job.damp = p.dampPercent * (sum / static_cast<double>(k));
+  calibcuda::GptqResult res;
+  if (!gpu.gptq(w.data(), job, res, error))
+    return mlir::failure();
+  IntQuantized out = makeIntQuantized(n, k, p.quant);
+  out.qweight = std::move(res.qweight);
+  for (size_t i = 0; i < out.scales.size(); ++i)
+    out.scales[i] = floatToHalf(res.scales[i]);
+  if (!p.quant.symmetric)
+    out.zeros = std::move(res.zeros);
+  dequantized = std::move(res.dequantized);
   return out;
 }
 

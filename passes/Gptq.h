@@ -22,6 +22,10 @@
 
 namespace qlc {
 
+namespace calibcuda {
+class Device;
+}
+
 struct GptqParams {
   IntQuantParams quant;
   /// Added to the Hessian's diagonal: dampPercent * mean(diag(H)).
@@ -47,6 +51,14 @@ mlir::LogicalResult checkGptqParams(const GptqParams &p, int64_t k, std::string 
 mlir::FailureOr<IntQuantized> quantizeGptq(const std::vector<float> &w, int64_t n, int64_t k,
                                            const std::vector<double> &h, const GptqParams &p,
                                            std::string &error);
+
+/// quantizeGptq on the GPU `gpu`, with the Hessian of its last hessian() call, whose
+/// diagonal is `diag`: the same steps (CalibCuda.cu), and `dequantized` gets the result's
+/// weight as dequantizeInt would compute it.
+mlir::FailureOr<IntQuantized>
+quantizeGptqOnDevice(calibcuda::Device &gpu, const std::vector<float> &w, int64_t n, int64_t k,
+                     const std::vector<double> &diag, const GptqParams &p,
+                     std::vector<float> &dequantized, std::string &error);
 
 /// The upper triangular factor U of the inverse of the symmetric positive definite `h`
 /// [k, k] (H^-1 = U^T U, column-major into `u`), as quantizeGptq computes it (parallel,

@@ -11,6 +11,7 @@
 #include "ir/QlcOps.h"
 #include "ir/WeightProvider.h"
 #include "passes/Awq.h"
+#include "passes/CalibCuda.h"
 #include "passes/CalibExecutor.h"
 #include "passes/Passes.h"
 #include "passes/QuantUtil.h"
@@ -116,10 +117,15 @@ struct QuantizeAwqPass : qlc::impl::QuantizeAwqPassBase<QuantizeAwqPass> {
     func::FuncOp forward = targets->forward;
     const std::vector<std::string> &names = targets->names;
     const llvm::DenseMap<Operation *, size_t> &order = targets->order;
+    std::string error;
+    FailureOr<qlc::calibcuda::Device *> gpu = qlc::calibDevice(*calib, error);
+    if (failed(gpu)) {
+      getOperation().emitError() << "qlc-quantize-awq: " << error;
+      return failure();
+    }
     qlc::BlockProgress progress("awq", names);
     llvm::DenseMap<Value, InputStats> stats;
     SmallVector<qlc::LinearOp> block;
-    std::string error;
     auto hook = [&](qlc::LinearOp op, const qlc::Activation &x, std::vector<float> &) {
       auto it = order.find(op.getOperation());
       if (it == order.end())
@@ -149,7 +155,11 @@ struct QuantizeAwqPass : qlc::impl::QuantizeAwqPassBase<QuantizeAwqPass> {
       return success();
     };
     qlc::CalibExecutor exec(forward, wp);
-    if (failed(exec.run(*calib, hook, error))) {
+    exec.setDevice(*gpu, /*hostInputs=*/true); // the forward: the searches run on the CPU
+    LogicalResult ran = exec.run(*calib, hook, error);
+    if (*gpu != nullptr)
+      (*gpu)->release();
+    if (failed(ran)) {
       getOperation().emitError() << (error.rfind("qlc-quantize-awq", 0) == 0
                                          ? error
                                          : "qlc-quantize-awq: calibration: " + error);

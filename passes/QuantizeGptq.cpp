@@ -2,6 +2,7 @@
 #include "ir/Calibration.h"
 #include "ir/QlcOps.h"
 #include "ir/WeightProvider.h"
+#include "passes/CalibCuda.h"
 #include "passes/CalibExecutor.h"
 #include "passes/Gptq.h"
 #include "passes/Passes.h"
@@ -78,31 +79,47 @@ struct QuantizeGptqPass : qlc::impl::QuantizeGptqPassBase<QuantizeGptqPass> {
     func::FuncOp forward = targets->forward;
     const std::vector<std::string> &names = targets->names;
     const llvm::DenseMap<Operation *, size_t> &order = targets->order;
+    std::string error;
+    FailureOr<qlc::calibcuda::Device *> gpuOr = qlc::calibDevice(*calib, error);
+    if (failed(gpuOr)) {
+      getOperation().emitError() << "qlc-quantize-gptq: " << error;
+      return failure();
+    }
+    qlc::calibcuda::Device *gpu = *gpuOr;
     qlc::BlockProgress progress("gptq", names);
     using Clock = std::chrono::steady_clock;
     double hessianSec = 0, gptqSec = 0;
     Value hessianOf;
-    std::vector<double> h;
-    std::string error;
+    std::vector<double> h; // the Hessian (CPU) or its diagonal (GPU: the Hessian is there)
     auto hook = [&](qlc::LinearOp op, const qlc::Activation &x, std::vector<float> &w) {
       auto it = order.find(op.getOperation());
       if (it == order.end())
         return success(); // left in float
       const int64_t k = x.cols, n = static_cast<int64_t>(w.size()) / k;
       auto t0 = Clock::now();
+      std::string why;
       if (op.getX() != hessianOf) { // q/k/v (gate/up) read one input: one Hessian
-        h.assign(static_cast<size_t>(k * k), 0.0);
-        qlc::accumulateGram(x, h);
+        hessianOf = Value();
+        if (gpu != nullptr) {
+          if (x.device == nullptr || !gpu->hessian(*x.device, h, why)) {
+            error = "qlc-quantize-gptq: " + names[it->second] + ": " + why;
+            return failure();
+          }
+        } else {
+          h.assign(static_cast<size_t>(k * k), 0.0);
+          qlc::accumulateGram(x, h);
+        }
         hessianOf = op.getX();
       }
       auto t1 = Clock::now();
-      std::string why;
-      auto q = qlc::quantizeGptq(w, n, k, h, p, why);
+      std::vector<float> dequantized;
+      auto q = gpu != nullptr ? qlc::quantizeGptqOnDevice(*gpu, w, n, k, h, p, dequantized, why)
+                              : qlc::quantizeGptq(w, n, k, h, p, why);
       if (failed(q)) {
         error = "qlc-quantize-gptq: " + names[it->second] + ": " + why;
         return failure();
       }
-      w = qlc::dequantizeInt(*q, p.quant);
+      w = gpu != nullptr ? std::move(dequantized) : qlc::dequantizeInt(*q, p.quant);
       quantized[op.getOperation()] = std::move(*q);
       auto t2 = Clock::now();
       hessianSec += std::chrono::duration<double>(t1 - t0).count();
@@ -111,7 +128,11 @@ struct QuantizeGptqPass : qlc::impl::QuantizeGptqPassBase<QuantizeGptqPass> {
       return success();
     };
     qlc::CalibExecutor exec(forward, wp);
-    if (failed(exec.run(*calib, hook, error))) {
+    exec.setDevice(gpu);
+    LogicalResult ran = exec.run(*calib, hook, error);
+    if (gpu != nullptr)
+      gpu->release();
+    if (failed(ran)) {
       getOperation().emitError() << (error.rfind("qlc-quantize-gptq", 0) == 0
                                          ? error
                                          : "qlc-quantize-gptq: calibration: " + error);

@@ -177,6 +177,13 @@ int main(int argc, char **argv) {
   auto *seqLenOpt = compile->add_option("--calib-seqlen", co.calibSeqLen,
                                         "gptq-*/awq-*: tokens per calibration sequence")
                         ->capture_default_str();
+  auto *deviceOpt =
+      compile
+          ->add_option("--calib-device", co.calibDevice,
+                       "gptq-*/awq-*: where calibration computes: auto (a CUDA GPU if there "
+                       "is one, else the CPU), cpu, cuda")
+          ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+          ->capture_default_str();
   compile->add_flag("--act-order", co.actOrder,
                     "gptq-*: quantize columns by decreasing Hessian diagonal (static groups)");
   compile->add_option("--max-seq-len", co.maxSeqLen,
@@ -249,6 +256,9 @@ int main(int argc, char **argv) {
                        ->capture_default_str();
   auto *eSeqLen = exp->add_option("--calib-seqlen", eo.calibSeqLen, "As for compile")
                       ->capture_default_str();
+  auto *eDevice = exp->add_option("--calib-device", eo.calibDevice, "As for compile")
+                      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+                      ->capture_default_str();
   exp->add_flag("--act-order", eo.actOrder, "gptq-*: act-order (static groups), as for compile");
   exp->add_option("--checkpoint-format", eo.checkpointFormat,
                   "gptq (AutoGPTQ v1, zeros stored minus one; vLLM) or gptq_v2 (GPTQModel)")
@@ -308,15 +318,17 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (*compile) {
-    co.calibFlagsGiven =
-        calibOpt->count() + tokensOpt->count() + samplesOpt->count() + seqLenOpt->count() > 0;
+    co.calibFlagsGiven = calibOpt->count() + tokensOpt->count() + samplesOpt->count() +
+                             seqLenOpt->count() + deviceOpt->count() >
+                         0;
     if (llvm::Error e = qlc::compileModel(co))
       return report(std::move(e));
     return 0;
   }
   if (*exp) {
-    eo.calibFlagsGiven =
-        eCalib->count() + eTokens->count() + eSamples->count() + eSeqLen->count() > 0;
+    eo.calibFlagsGiven = eCalib->count() + eTokens->count() + eSamples->count() + eSeqLen->count() +
+                             eDevice->count() >
+                         0;
     if (llvm::Error e = qlc::exportCheckpoint(eo))
       return report(std::move(e));
     return 0;

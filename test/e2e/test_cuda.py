@@ -124,7 +124,39 @@ def test_missing_nvcc_is_a_usage_error(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.skipif(GPU, reason="this machine has a GPU")
+def test_calib_device_cuda_without_gpu_is_a_usage_error(tmp_path):
+    out = tmp_path / "g.so"
+    p = run("qlc", "compile", model_dir("stories260k"), "-o", out, "--quant", "gptq-w4",
+            "--calib-device", "cuda")
+    assert_bad(p, "qlc", "--calib-device cuda", "no GPU to calibrate on")
+    assert not out.exists()
+
+
 # ---------------------------------------------------------------------- on the GPU
+
+
+@needs_gpu
+@pytest.mark.parametrize("quant,flags", [("gptq-w4", ()),
+                                         ("gptq-w4", ("--act-order", "--group-size", "32")),
+                                         ("awq-w4", ())])
+def test_calibration_on_the_gpu_equals_the_cpu(quant, flags, tmp_path):
+    """With a GPU, calibration runs the float model's projections and attention and GPTQ
+    there (passes/CalibCuda.cu): the same algorithms in the same precision, so the
+    artifacts' logits equal those of the CPU-calibrated one up to the sums' order (a code
+    may land on the other side of a rounding boundary, rarely)."""
+    tokens, _ = ref("stories260k", 317)
+    logits = {}
+    for dev in ("cuda", "cpu"):
+        out = tmp_path / f"{dev}.so"
+        p = run_ok("qlc", "compile", model_dir("stories260k"), "-o", out, "--target", X86,
+                   "--quant", quant, *flags, "--calib-device", dev, "--calib-samples", "16",
+                   "--calib-seqlen", "128", timeout=900)
+        assert ("calibrating on NVIDIA" in p.stderr) == (dev == "cuda"), p.stderr
+        logits[dev] = dump(out, tokens, tmp_path)
+    err = rel_err(logits["cuda"], logits["cpu"])
+    print(f"{quant} {' '.join(flags)}: GPU- vs CPU-calibrated rel err {err:.2e}")
+    assert err <= 1e-3
 
 @needs_gpu
 @pytest.mark.parametrize("name", MODELS)

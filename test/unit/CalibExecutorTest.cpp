@@ -5,11 +5,12 @@
 // compiled float32 artifacts do (DESIGN.md: relative error <= 1e-4), for every fixture
 // architecture: GQA, bf16/f16 weights, q/k/v bias, sliding window, rope scaling.
 //
+#include "passes/CalibExecutor.h"
 #include "compiler/Calibration.h"
 #include "compiler/GgufImport.h"
 #include "compiler/Importer.h"
 #include "compiler/StoreProvider.h"
-#include "passes/CalibExecutor.h"
+#include "passes/CalibCuda.h"
 #include "test/unit/NpyRead.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -66,6 +67,15 @@ double relErr(const qlc::Activation &a, const std::vector<double> &ref, int64_t 
   return std::sqrt(num / den);
 }
 
+/// The calibration GPU, or null (no GPU here: the GPU runs are left out).
+qlc::calibcuda::Device *gpuOrNull() {
+  static std::unique_ptr<qlc::calibcuda::Device> gpu = [] {
+    std::string why;
+    return qlc::calibcuda::Device::open(why);
+  }();
+  return gpu.get();
+}
+
 class CalibExecutorLogits : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CalibExecutorLogits, MatchTransformers) {
@@ -86,21 +96,29 @@ TEST_P(CalibExecutorLogits, MatchTransformers) {
     batch.seqLen = len;
     batch.tokens = tokens;
     batch.tokens.insert(batch.tokens.end(), tokens.begin(), tokens.end());
-    qlc::CalibExecutor exec(fn, *l->provider);
-    qlc::Activation logits;
-    int linears = 0;
-    std::string error;
-    auto hook = [&](qlc::LinearOp, const qlc::Activation &x, std::vector<float> &) {
-      EXPECT_EQ(x.rows, 2 * len);
-      ++linears;
-      return mlir::success();
-    };
-    ASSERT_TRUE(mlir::succeeded(exec.run(batch, hook, error, &logits))) << error;
-    EXPECT_GT(linears, 0);
-    ASSERT_EQ(logits.rows, 2 * len);
-    ASSERT_EQ(static_cast<size_t>(logits.rows / 2 * logits.cols), expected.data.size());
-    EXPECT_LE(relErr(logits, expected.data, 0), 1e-4);
-    EXPECT_LE(relErr(logits, expected.data, len), 1e-4);
+    // On the CPU, and on the GPU where there is one (the projections and attention there).
+    for (int run = 0; run < 2; ++run) {
+      qlc::calibcuda::Device *gpu = run == 0 ? nullptr : gpuOrNull();
+      if (run == 1 && gpu == nullptr)
+        break;
+      SCOPED_TRACE(gpu ? "on the GPU" : "on the CPU");
+      qlc::CalibExecutor exec(fn, *l->provider);
+      exec.setDevice(gpu);
+      qlc::Activation logits;
+      int linears = 0;
+      std::string error;
+      auto hook = [&](qlc::LinearOp, const qlc::Activation &x, std::vector<float> &) {
+        EXPECT_EQ(x.rows, 2 * len);
+        ++linears;
+        return mlir::success();
+      };
+      ASSERT_TRUE(mlir::succeeded(exec.run(batch, hook, error, &logits))) << error;
+      EXPECT_GT(linears, 0);
+      ASSERT_EQ(logits.rows, 2 * len);
+      ASSERT_EQ(static_cast<size_t>(logits.rows / 2 * logits.cols), expected.data.size());
+      EXPECT_LE(relErr(logits, expected.data, 0), 1e-4);
+      EXPECT_LE(relErr(logits, expected.data, len), 1e-4);
+    }
   }
 }
 
