@@ -2,6 +2,7 @@
 #include "passes/Awq.h"
 
 #include "ir/Float16.h"
+#include "passes/CalibCuda.h"
 #include "passes/CalibExecutor.h"
 
 #include <Eigen/Core>
@@ -45,31 +46,38 @@ std::vector<float> awqScaledRtn(const std::vector<float> &w, int64_t n, int64_t 
   return q;
 }
 
-std::vector<float> awqSearchScales(const std::vector<const std::vector<float> *> &ws,
-                                   const std::vector<int64_t> &ns, int64_t k,
-                                   const std::vector<float> &h, const std::vector<float> &meanAbs,
-                                   const AwqParams &p, double *bestError, double *rtnError) {
-  std::vector<float> best(k, 1.0f), s(k);
+namespace {
+
+/// The scale search's candidate g: mean|x|^alpha, alpha = g / grid, normalized.
+std::vector<float> candidateScales(const std::vector<float> &meanAbs, int64_t g,
+                                   const AwqParams &p) {
+  const int64_t k = static_cast<int64_t>(meanAbs.size());
+  std::vector<float> s(k);
+  const double alpha = static_cast<double>(g) / static_cast<double>(p.grid);
+  float mx = 0.0f, mn = INFINITY;
+  for (int64_t c = 0; c < k; ++c) {
+    s[c] = std::max(1e-4f, static_cast<float>(std::pow(static_cast<double>(meanAbs[c]), alpha)));
+    mx = std::max(mx, s[c]);
+    mn = std::min(mn, s[c]);
+  }
+  const float norm = std::sqrt(mx * mn);
+  for (float &v : s)
+    v /= norm;
+  return s;
+}
+
+/// The candidate with the first smallest error (all ones when none is finite).
+std::vector<float> pickScales(const std::vector<std::vector<float>> &cands,
+                              const std::vector<double> &errors, int64_t k, double *bestError,
+                              double *rtnError) {
+  std::vector<float> best(k, 1.0f);
   double bestErr = INFINITY;
-  for (int64_t g = 0; g < p.grid; ++g) {
-    const double alpha = static_cast<double>(g) / static_cast<double>(p.grid);
-    float mx = 0.0f, mn = INFINITY;
-    for (int64_t c = 0; c < k; ++c) {
-      s[c] = std::max(1e-4f, static_cast<float>(std::pow(static_cast<double>(meanAbs[c]), alpha)));
-      mx = std::max(mx, s[c]);
-      mn = std::min(mn, s[c]);
-    }
-    const float norm = std::sqrt(mx * mn);
-    for (float &v : s)
-      v /= norm;
-    double err = 0;
-    for (size_t i = 0; i < ws.size(); ++i)
-      err += awqOutputError(*ws[i], awqScaledRtn(*ws[i], ns[i], k, s, p.quant), ns[i], k, h);
+  for (size_t g = 0; g < cands.size(); ++g) {
     if (g == 0 && rtnError != nullptr)
-      *rtnError = err;
-    if (err < bestErr) {
-      bestErr = err;
-      best = s;
+      *rtnError = errors[g];
+    if (errors[g] < bestErr) {
+      bestErr = errors[g];
+      best = cands[g];
     }
   }
   if (bestError != nullptr)
@@ -77,11 +85,56 @@ std::vector<float> awqSearchScales(const std::vector<const std::vector<float> *>
   return best;
 }
 
+} // namespace
+
+std::vector<float> awqSearchScales(const std::vector<const std::vector<float> *> &ws,
+                                   const std::vector<int64_t> &ns, int64_t k,
+                                   const std::vector<float> &h, const std::vector<float> &meanAbs,
+                                   const AwqParams &p, double *bestError, double *rtnError) {
+  std::vector<std::vector<float>> cands;
+  std::vector<double> errors;
+  for (int64_t g = 0; g < p.grid; ++g) {
+    cands.push_back(candidateScales(meanAbs, g, p));
+    double err = 0;
+    for (size_t i = 0; i < ws.size(); ++i)
+      err += awqOutputError(*ws[i], awqScaledRtn(*ws[i], ns[i], k, cands[g], p.quant), ns[i], k, h);
+    errors.push_back(err);
+  }
+  return pickScales(cands, errors, k, bestError, rtnError);
+}
+
+bool awqSearchScalesOnDevice(calibcuda::Device &gpu,
+                             const std::vector<const std::vector<float> *> &ws,
+                             const std::vector<int64_t> &ns, int64_t k, const std::vector<float> &h,
+                             const std::vector<float> &meanAbs, const AwqParams &p,
+                             std::vector<float> &best, std::string &error, double *bestError,
+                             double *rtnError) {
+  std::vector<std::vector<float>> cands;
+  for (int64_t g = 0; g < p.grid; ++g)
+    cands.push_back(candidateScales(meanAbs, g, p));
+  std::vector<double> errors;
+  if (!gpu.awqScaleErrors(ws, ns, k, h, cands, static_cast<int>(p.quant.bits),
+                          effectiveGroupSize(p.quant, k), p.quant.symmetric, errors, error))
+    return false;
+  best = pickScales(cands, errors, k, bestError, rtnError);
+  return true;
+}
+
+bool awqClipOnDevice(calibcuda::Device &gpu, std::vector<float> &w, int64_t n, int64_t k,
+                     const std::vector<float> &h, const AwqParams &p, std::string &error) {
+  return gpu.awqClip(w, n, k, h, static_cast<int>(p.quant.bits), effectiveGroupSize(p.quant, k),
+                     p.quant.symmetric, p.grid, awqClipSteps(p), error);
+}
+
+int64_t awqClipSteps(const AwqParams &p) {
+  return static_cast<int64_t>(p.maxShrink * static_cast<double>(p.grid));
+}
+
 void awqClip(std::vector<float> &w, int64_t n, int64_t k, const std::vector<float> &h,
              const AwqParams &p) {
   const int64_t gs = effectiveGroupSize(p.quant, k), groups = (k + gs - 1) / gs;
   const int maxq = (1 << p.quant.bits) - 1;
-  const int64_t steps = static_cast<int64_t>(p.maxShrink * static_cast<double>(p.grid));
+  const int64_t steps = awqClipSteps(p);
   parallelFor(n, [&](int64_t r0, int64_t r1) {
     std::vector<float> clamped(gs), d(gs);
     for (int64_t g = 0; g < groups; ++g) {

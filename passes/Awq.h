@@ -21,9 +21,14 @@
 
 #include "passes/QuantUtil.h"
 
+#include <string>
 #include <vector>
 
 namespace qlc {
+
+namespace calibcuda {
+class Device;
+}
 
 struct AwqParams {
   IntQuantParams quant;
@@ -51,6 +56,22 @@ std::vector<float> awqSearchScales(const std::vector<const std::vector<float> *>
 /// The clipping search: clamps every (row, group) of `w` [n, k] in place to its best range.
 void awqClip(std::vector<float> &w, int64_t n, int64_t k, const std::vector<float> &h,
              const AwqParams &p);
+
+/// The shrink steps the clipping search tries: maxShrink * grid.
+int64_t awqClipSteps(const AwqParams &p);
+
+/// awqSearchScales on the GPU (CalibCuda.h): the same candidates and choice, the errors
+/// computed there. False with `error` when the GPU fails.
+bool awqSearchScalesOnDevice(calibcuda::Device &gpu,
+                             const std::vector<const std::vector<float> *> &ws,
+                             const std::vector<int64_t> &ns, int64_t k, const std::vector<float> &h,
+                             const std::vector<float> &meanAbs, const AwqParams &p,
+                             std::vector<float> &best, std::string &error,
+                             double *bestError = nullptr, double *rtnError = nullptr);
+
+/// awqClip on the GPU.
+bool awqClipOnDevice(calibcuda::Device &gpu, std::vector<float> &w, int64_t n, int64_t k,
+                     const std::vector<float> &h, const AwqParams &p, std::string &error);
 
 } // namespace qlc
 

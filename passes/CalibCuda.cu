@@ -7,26 +7,16 @@
 // before subtracting are rounded here too (__dmul_rn), so the in-block column loop gives
 // the same numbers; the blocked products (cuBLAS vs Eigen) differ in summation order only.
 //
-#include "passes/CalibCuda.h"
-
-#include <cublas_v2.h>
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
-#include <cusolverDn.h>
-
-#include <dlfcn.h>
+#include "passes/CalibCudaImpl.cuh"
 
 #include <algorithm>
-#include <cstdio>
 
 namespace qlc {
 namespace calibcuda {
 
+using namespace detail;
+
 namespace {
-
-constexpr int kThreads = 128;
-
-int blocksFor(int64_t n) { return static_cast<int>((n + kThreads - 1) / kThreads); }
 
 // ---- kernels ---------------------------------------------------------------------------
 
@@ -192,21 +182,9 @@ __global__ void groupParamsKernel(const double *W, int64_t n, int64_t k, const i
     lo = fminf(lo, v);
     hi = fmaxf(hi, v);
   }
-  if (symmetric) {
-    const float m = fmaxf(fabsf(lo), hi);
-    lo = -m;
-    hi = m;
-  }
-  if (lo == 0.0f && hi == 0.0f) {
-    lo = -1.0f;
-    hi = 1.0f;
-  }
-  float s = __half2float(__float2half_rn(__fdiv_rn(__fsub_rn(hi, lo), static_cast<float>(maxq))));
-  if (s == 0.0f)
-    s = __half2float(__ushort_as_half(1)); // the smallest positive half
-  const int z = symmetric ? (maxq + 1) / 2
-                          : static_cast<int>(fminf(fmaxf(rintf(__fdiv_rn(-lo, s)), 0.0f),
-                                                   static_cast<float>(maxq)));
+  float s;
+  int z;
+  groupScaleZero(lo, hi, maxq, symmetric, s, z);
   scale[r * groups + g] = s;
   zero[r * groups + g] = static_cast<uint8_t>(z);
 }
@@ -264,153 +242,12 @@ __global__ void dequantKernel(const uint8_t *codes, int64_t n, int64_t k, int64_
   out[i] = __fmul_rn(static_cast<float>(static_cast<int>(codes[c * n + r]) - gzero[g]), gscale[g]);
 }
 
-// ---- host helpers ----------------------------------------------------------------------
-
-/// A device allocation that only grows.
-struct DevBuf {
-  void *p = nullptr;
-  size_t bytes = 0;
-  DevBuf() = default;
-  DevBuf(const DevBuf &) = delete;
-  DevBuf &operator=(const DevBuf &) = delete;
-  ~DevBuf() { release(); }
-  void release() {
-    if (p != nullptr)
-      cudaFree(p);
-    p = nullptr;
-    bytes = 0;
-  }
-  bool ensure(size_t b, std::string &error) {
-    if (b <= bytes)
-      return true;
-    release();
-    if (cudaMalloc(&p, b) != cudaSuccess) {
-      cudaGetLastError();
-      error = "cudaMalloc of " + std::to_string(b) + " bytes failed (out of GPU memory?)";
-      return false;
-    }
-    bytes = b;
-    return true;
-  }
-  template <class T> T *as() const { return static_cast<T *>(p); }
-};
-
-/// The cuBLAS and cuSOLVER entry points used, from the toolkit's major versions' libraries.
-struct Libs {
-  decltype(&::cublasCreate_v2) create = nullptr;
-  decltype(&::cublasDestroy_v2) destroy = nullptr;
-  decltype(&::cublasSgemm_v2) sgemm = nullptr;
-  decltype(&::cublasSgemmStridedBatched) sgemmBatched = nullptr;
-  decltype(&::cublasDgemm_v2) dgemm = nullptr;
-  decltype(&::cublasDsyrk_v2) dsyrk = nullptr;
-  decltype(&::cublasDtrsm_v2) dtrsm = nullptr;
-  decltype(&::cusolverDnCreate) solverCreate = nullptr;
-  decltype(&::cusolverDnDestroy) solverDestroy = nullptr;
-  decltype(&::cusolverDnDpotrf_bufferSize) potrfSize = nullptr;
-  decltype(&::cusolverDnDpotrf) potrf = nullptr;
-
-  bool load(std::string &why) {
-    auto open = [&](const std::string &so) -> void * {
-      void *h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (h == nullptr)
-        h = dlopen(("/usr/local/cuda/lib64/" + so).c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (h == nullptr)
-        why = "cannot load " + so;
-      return h;
-    };
-    void *blas = open("libcublas.so." + std::to_string(CUBLAS_VER_MAJOR));
-    void *solver = blas ? open("libcusolver.so." + std::to_string(CUSOLVER_VER_MAJOR)) : nullptr;
-    if (solver == nullptr)
-      return false;
-    bool ok = true;
-    auto sym = [&](void *h, auto &fn, const char *name) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(h, name));
-      if (fn == nullptr && ok) {
-        why = std::string("no ") + name + " in cuBLAS/cuSOLVER";
-        ok = false;
-      }
-    };
-    sym(blas, create, "cublasCreate_v2");
-    sym(blas, destroy, "cublasDestroy_v2");
-    sym(blas, sgemm, "cublasSgemm_v2");
-    sym(blas, sgemmBatched, "cublasSgemmStridedBatched");
-    sym(blas, dgemm, "cublasDgemm_v2");
-    sym(blas, dsyrk, "cublasDsyrk_v2");
-    sym(blas, dtrsm, "cublasDtrsm_v2");
-    sym(solver, solverCreate, "cusolverDnCreate");
-    sym(solver, solverDestroy, "cusolverDnDestroy");
-    sym(solver, potrfSize, "cusolverDnDpotrf_bufferSize");
-    sym(solver, potrf, "cusolverDnDpotrf");
-    return ok;
-  }
-};
-
-#define QLC_CUDA_OK(call)                                                                          \
-  do {                                                                                             \
-    cudaError_t e_ = (call);                                                                       \
-    if (e_ != cudaSuccess) {                                                                       \
-      error = std::string(#call) + ": " + cudaGetErrorString(e_);                                  \
-      return {};                                                                                   \
-    }                                                                                              \
-  } while (0)
-#define QLC_BLAS_OK(call)                                                                          \
-  do {                                                                                             \
-    int s_ = static_cast<int>(call);                                                               \
-    if (s_ != 0) {                                                                                 \
-      error = std::string(#call) + " failed with status " + std::to_string(s_);                    \
-      return {};                                                                                   \
-    }                                                                                              \
-  } while (0)
-#define QLC_LAUNCHED() QLC_CUDA_OK(cudaGetLastError())
-
-BufferPtr newBuffer(int64_t rows, int64_t cols, std::string &error) {
-  auto b = std::make_shared<Buffer>();
-  if (rows * cols > 0 && cudaMalloc(&b->data, rows * cols * 4) != cudaSuccess) {
-    cudaGetLastError();
-    b->data = nullptr;
-    error =
-        "cudaMalloc of " + std::to_string(rows * cols * 4) + " bytes failed (out of GPU memory?)";
-    return nullptr;
-  }
-  b->rows = rows;
-  b->cols = cols;
-  return b;
-}
-
 } // namespace
 
 Buffer::~Buffer() {
   if (data != nullptr)
     cudaFree(data);
 }
-
-struct Device::Impl {
-  Libs libs;
-  cublasHandle_t blas = nullptr;
-  cusolverDnHandle_t solver = nullptr;
-  std::string name;
-  // weights, biases and rope frequencies on their way in; attention scores
-  DevBuf w, bias, s;
-  // hessian / gptq
-  DevBuf xd, H, R, X, diag, Wd, wf, err, codes, perm, pinv, dead, gscale, gzero, packed, deq, work,
-      info;
-  int64_t hk = 0; // the Hessian's size, 0: none
-
-  void release() {
-    for (DevBuf *b :
-         {&w,     &bias, &s,    &xd,   &H,      &R,     &X,      &diag, &Wd,   &wf,  &err,
-          &codes, &perm, &pinv, &dead, &gscale, &gzero, &packed, &deq,  &work, &info})
-      b->release();
-    hk = 0;
-  }
-
-  ~Impl() {
-    if (blas != nullptr)
-      libs.destroy(blas);
-    if (solver != nullptr)
-      libs.solverDestroy(solver);
-  }
-};
 
 Device::Device(std::unique_ptr<Impl> i) : impl(std::move(i)) {}
 Device::~Device() = default;

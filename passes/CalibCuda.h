@@ -114,6 +114,26 @@ public:
   /// message when the damped Hessian is not positive definite.
   bool gptq(const float *w, const GptqJob &job, GptqResult &out, std::string &error);
 
+  /// AWQ's statistics of a linear's input x: H = x^T x (f64, row-major [k, k], both
+  /// triangles) and sum |x| per column (f64).
+  bool awqStats(const Buffer &x, std::vector<double> &h, std::vector<double> &absSum,
+                std::string &error);
+
+  /// The output errors awqSearchScales compares (Awq.h): for each candidate s (scales[c],
+  /// k values), the sum over the weights ws[i] ([ns[i], k], row-major) of
+  /// sum_r d_r H d_r^T, D = W - Q(W diag(s)) diag(1/s) (RTN with bits, groupSize, symmetric),
+  /// H = h [k, k] (f32, symmetric). D H is an f32 product here, as on the CPU.
+  bool awqScaleErrors(const std::vector<const std::vector<float> *> &ws,
+                      const std::vector<int64_t> &ns, int64_t k, const std::vector<float> &h,
+                      const std::vector<std::vector<float>> &scales, int bits, int64_t groupSize,
+                      bool symmetric, std::vector<double> &errors, std::string &error);
+
+  /// awqClip (Awq.h) on w [n, k] in place: each (row, group) clamped to the range among
+  /// absmax * (1 - step / grid), step < steps, whose quantization has the smallest error
+  /// d H_gg d^T on its group's diagonal block of h.
+  bool awqClip(std::vector<float> &w, int64_t n, int64_t k, const std::vector<float> &h, int bits,
+               int64_t groupSize, bool symmetric, int64_t grid, int64_t steps, std::string &error);
+
   /// Frees the GPU memory held between calls (a calibrating pass calls it when done).
   void release();
 

@@ -86,6 +86,26 @@ bool Device::gptq(const float *, const GptqJob &, GptqResult &, std::string &err
   return false;
 }
 
+bool Device::awqStats(const Buffer &, std::vector<double> &, std::vector<double> &,
+                      std::string &error) {
+  error = "no GPU";
+  return false;
+}
+
+bool Device::awqScaleErrors(const std::vector<const std::vector<float> *> &,
+                            const std::vector<int64_t> &, int64_t, const std::vector<float> &,
+                            const std::vector<std::vector<float>> &, int, int64_t, bool,
+                            std::vector<double> &, std::string &error) {
+  error = "no GPU";
+  return false;
+}
+
+bool Device::awqClip(std::vector<float> &, int64_t, int64_t, const std::vector<float> &, int,
+                     int64_t, bool, int64_t, int64_t, std::string &error) {
+  error = "no GPU";
+  return false;
+}
+
 void Device::release() {}
 
 } // namespace calibcuda

@@ -3,6 +3,7 @@
 
 #include "ir/Float16.h"
 #include "ir/WeightProvider.h"
+#include "passes/CalibExecutor.h"
 
 #include "mlir/IR/Builders.h"
 
@@ -70,15 +71,17 @@ void storeIntCode(IntQuantized &q, int64_t bits, int64_t r, int64_t c, int code)
 std::vector<float> dequantizeInt(const IntQuantized &q, const IntQuantParams &p) {
   std::vector<float> w(static_cast<size_t>(q.n * q.k));
   const int symZero = 1 << (p.bits - 1);
-  for (int64_t r = 0; r < q.n; ++r) {
-    const uint8_t *row = q.qweight.data() + r * q.rowBytes;
-    for (int64_t c = 0; c < q.k; ++c) {
-      const int64_t g = r * q.groups + c / q.groupSize;
-      int code = p.bits == 8 ? row[c] : (row[c / 2] >> (4 * (c % 2))) & 15;
-      int zero = p.symmetric ? symZero : q.zeros[g];
-      w[r * q.k + c] = static_cast<float>(code - zero) * halfToFloat(q.scales[g]);
+  parallelFor(q.n, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t *row = q.qweight.data() + r * q.rowBytes;
+      for (int64_t c = 0; c < q.k; ++c) {
+        const int64_t g = r * q.groups + c / q.groupSize;
+        int code = p.bits == 8 ? row[c] : (row[c / 2] >> (4 * (c % 2))) & 15;
+        int zero = p.symmetric ? symZero : q.zeros[g];
+        w[r * q.k + c] = static_cast<float>(code - zero) * halfToFloat(q.scales[g]);
+      }
     }
-  }
+  });
   return w;
 }
 
@@ -86,23 +89,25 @@ IntQuantized quantizeRtn(const std::vector<float> &w, int64_t n, int64_t k,
                          const IntQuantParams &p) {
   IntQuantized q = makeIntQuantized(n, k, p);
   const int maxq = (1 << p.bits) - 1;
-  for (int64_t r = 0; r < n; ++r) {
-    const float *row = w.data() + r * k;
-    for (int64_t g = 0; g < q.groups; ++g) {
-      const int64_t b = g * q.groupSize, len = std::min(q.groupSize, k - b);
-      float scale;
-      int zero[1];
-      groupScaleZero(row + b, len, p, scale, zero);
-      q.scales[r * q.groups + g] = floatToHalf(scale);
-      if (!p.symmetric)
-        q.zeros[r * q.groups + g] = static_cast<uint8_t>(zero[0]);
-      for (int64_t i = b; i < b + len; ++i) {
-        float v = std::nearbyint(row[i] / scale) + static_cast<float>(zero[0]);
-        storeIntCode(q, p.bits, r, i,
-                     static_cast<int>(std::clamp(v, 0.0f, static_cast<float>(maxq))));
+  parallelFor(n, [&](int64_t r0, int64_t r1) { // rows are independent: any split, same bytes
+    for (int64_t r = r0; r < r1; ++r) {
+      const float *row = w.data() + r * k;
+      for (int64_t g = 0; g < q.groups; ++g) {
+        const int64_t b = g * q.groupSize, len = std::min(q.groupSize, k - b);
+        float scale;
+        int zero[1];
+        groupScaleZero(row + b, len, p, scale, zero);
+        q.scales[r * q.groups + g] = floatToHalf(scale);
+        if (!p.symmetric)
+          q.zeros[r * q.groups + g] = static_cast<uint8_t>(zero[0]);
+        for (int64_t i = b; i < b + len; ++i) {
+          float v = std::nearbyint(row[i] / scale) + static_cast<float>(zero[0]);
+          storeIntCode(q, p.bits, r, i,
+                       static_cast<int>(std::clamp(v, 0.0f, static_cast<float>(maxq))));
+        }
       }
     }
-  }
+  });
   return q;
 }
 

@@ -64,6 +64,9 @@ struct InputStats {
 struct QuantizeAwqPass : qlc::impl::QuantizeAwqPassBase<QuantizeAwqPass> {
   using QuantizeAwqPassBase::QuantizeAwqPassBase;
 
+  /// Where the statistics and searches run (null: the CPU); set by calibrate().
+  qlc::calibcuda::Device *gpu = nullptr;
+
   void runOnOperation() override {
     if (bits != 4 && bits != 8) {
       getOperation().emitError() << "qlc-quantize-awq: bits must be 4 or 8, got "
@@ -118,11 +121,12 @@ struct QuantizeAwqPass : qlc::impl::QuantizeAwqPassBase<QuantizeAwqPass> {
     const std::vector<std::string> &names = targets->names;
     const llvm::DenseMap<Operation *, size_t> &order = targets->order;
     std::string error;
-    FailureOr<qlc::calibcuda::Device *> gpu = qlc::calibDevice(*calib, error);
-    if (failed(gpu)) {
+    FailureOr<qlc::calibcuda::Device *> device = qlc::calibDevice(*calib, error);
+    if (failed(device)) {
       getOperation().emitError() << "qlc-quantize-awq: " << error;
       return failure();
     }
+    gpu = *device;
     qlc::BlockProgress progress("awq", names);
     llvm::DenseMap<Value, InputStats> stats;
     SmallVector<qlc::LinearOp> block;
@@ -133,13 +137,21 @@ struct QuantizeAwqPass : qlc::impl::QuantizeAwqPassBase<QuantizeAwqPass> {
       auto t0 = Clock::now();
       if (!stats.count(op.getX())) {
         InputStats &s = stats[op.getX()];
-        s.h.assign(static_cast<size_t>(x.cols * x.cols), 0.0);
-        qlc::accumulateGram(x, s.h);
-        s.absSum.assign(static_cast<size_t>(x.cols), 0.0);
-        for (int64_t r = 0; r < x.rows; ++r)
-          for (int64_t c = 0; c < x.cols; ++c)
-            s.absSum[c] += std::fabs(x.data[r * x.cols + c]);
         s.rows = x.rows;
+        if (gpu != nullptr) {
+          std::string why;
+          if (x.device == nullptr || !gpu->awqStats(*x.device, s.h, s.absSum, why)) {
+            error = "qlc-quantize-awq: " + names[it->second] + ": " + why;
+            return failure();
+          }
+        } else {
+          s.h.assign(static_cast<size_t>(x.cols * x.cols), 0.0);
+          qlc::accumulateGram(x, s.h);
+          s.absSum.assign(static_cast<size_t>(x.cols), 0.0);
+          for (int64_t r = 0; r < x.rows; ++r)
+            for (int64_t c = 0; c < x.cols; ++c)
+              s.absSum[c] += std::fabs(x.data[r * x.cols + c]);
+        }
       }
       result.statsSec += since(t0);
       block.push_back(op);
@@ -155,10 +167,10 @@ struct QuantizeAwqPass : qlc::impl::QuantizeAwqPassBase<QuantizeAwqPass> {
       return success();
     };
     qlc::CalibExecutor exec(forward, wp);
-    exec.setDevice(*gpu, /*hostInputs=*/true); // the forward: the searches run on the CPU
+    exec.setDevice(gpu);
     LogicalResult ran = exec.run(*calib, hook, error);
-    if (*gpu != nullptr)
-      (*gpu)->release();
+    if (gpu != nullptr)
+      gpu->release();
     if (failed(ran)) {
       getOperation().emitError() << (error.rfind("qlc-quantize-awq", 0) == 0
                                          ? error
@@ -239,7 +251,11 @@ struct QuantizeAwqPass : qlc::impl::QuantizeAwqPassBase<QuantizeAwqPass> {
           ws.push_back(&w[op.getOperation()]);
           ns.push_back(rows(op));
         }
-        std::vector<float> s = qlc::awqSearchScales(ws, ns, k, h, meanAbs, params);
+        std::vector<float> s;
+        if (gpu == nullptr)
+          s = qlc::awqSearchScales(ws, ns, k, h, meanAbs, params);
+        else if (!qlc::awqSearchScalesOnDevice(*gpu, ws, ns, k, h, meanAbs, params, s, error))
+          return failure();
         result.searchSec += since(t0);
         for (qlc::LinearOp op : g) {
           std::vector<float> &m = w[op.getOperation()];
@@ -283,8 +299,12 @@ struct QuantizeAwqPass : qlc::impl::QuantizeAwqPassBase<QuantizeAwqPass> {
         return isa<qlc::RopeOp>(u);
       });
       auto t0 = Clock::now();
-      if (!feedsRope && params.maxShrink > 0)
-        qlc::awqClip(m, rows(op), k, hScaled[op.getX()], params);
+      if (!feedsRope && params.maxShrink > 0) {
+        if (gpu == nullptr)
+          qlc::awqClip(m, rows(op), k, hScaled[op.getX()], params);
+        else if (!qlc::awqClipOnDevice(*gpu, m, rows(op), k, hScaled[op.getX()], params, error))
+          return failure();
+      }
       auto t1 = Clock::now();
       result.quantized[op.getOperation()] = qlc::quantizeRtn(m, rows(op), k, params.quant);
       result.clipSec += std::chrono::duration<double>(t1 - t0).count();

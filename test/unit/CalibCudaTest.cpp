@@ -7,6 +7,7 @@
 //
 #include "passes/CalibCuda.h"
 #include "ir/Float16.h"
+#include "passes/Awq.h"
 #include "passes/Gptq.h"
 #include "passes/QuantUtil.h"
 
@@ -217,6 +218,119 @@ TEST(CalibCuda, GptqNeedsItsHessian) {
   auto q = qlc::quantizeGptqOnDevice(*gpu(), w, 8, 24, wrong, p, deq, error);
   EXPECT_TRUE(mlir::failed(q));
   EXPECT_NE(error.find("no Hessian of size 24"), std::string::npos) << error;
+}
+
+TEST(CalibCuda, AwqStats) {
+  REQUIRE_GPU();
+  const int64_t rows = 257, k = 77;
+  std::vector<float> x;
+  const MatD H = hessianOf(rows, k, x);
+  std::string error;
+  qlc::calibcuda::BufferPtr dx = gpu()->upload(x.data(), rows, k, error);
+  ASSERT_TRUE(dx) << error;
+  std::vector<double> h, absSum;
+  ASSERT_TRUE(gpu()->awqStats(*dx, h, absSum, error)) << error;
+  ASSERT_EQ(h.size(), static_cast<size_t>(k * k));
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = 0; j < k; ++j)
+      ASSERT_NEAR(h[i * k + j], H(i, j), 1e-12 * std::sqrt(H(i, i) * H(j, j)) + 1e-300)
+          << i << "," << j;
+  for (int64_t c = 0; c < k; ++c) {
+    double ref = 0;
+    for (int64_t r = 0; r < rows; ++r)
+      ref += std::fabs(x[r * k + c]);
+    ASSERT_NEAR(absSum[c], ref, 1e-12 * ref) << c;
+  }
+}
+
+/// AWQ's inputs: weights [70, 300] and [33, 300], the Hessian in f32 and mean |x|.
+struct AwqCase {
+  int64_t k = 300;
+  std::vector<float> w1, w2, h, meanAbs;
+  MatD H;
+  AwqCase() {
+    std::vector<float> x;
+    H = hessianOf(600, k, x);
+    w1 = randomVector(70 * k, 11, 0.05f);
+    w2 = randomVector(33 * k, 12, 0.05f);
+    h.assign(H.data(), H.data() + k * k);
+    meanAbs.assign(k, 0.0f);
+    for (int64_t r = 0; r < 600; ++r)
+      for (int64_t c = 0; c < k; ++c)
+        meanAbs[c] += std::fabs(x[r * k + c]) / 600.0f;
+  }
+};
+
+TEST(CalibCuda, AwqScaleSearchMatchesTheCpu) {
+  REQUIRE_GPU();
+  AwqCase a;
+  for (int64_t gs : {int64_t{64}, int64_t{128}, int64_t{0}}) {
+    SCOPED_TRACE("group " + std::to_string(gs));
+    qlc::AwqParams p;
+    p.quant = {4, gs, false};
+    const std::vector<const std::vector<float> *> ws{&a.w1, &a.w2};
+    const std::vector<int64_t> ns{70, 33};
+    double cpuBest = 0, cpuRtn = 0, gpuBest = 0, gpuRtn = 0;
+    std::vector<float> cpu =
+        qlc::awqSearchScales(ws, ns, a.k, a.h, a.meanAbs, p, &cpuBest, &cpuRtn);
+    std::vector<float> dev;
+    std::string error;
+    ASSERT_TRUE(qlc::awqSearchScalesOnDevice(*gpu(), ws, ns, a.k, a.h, a.meanAbs, p, dev, error,
+                                             &gpuBest, &gpuRtn))
+        << error;
+    // The same RTN, the products in f32 in another order: errors within f32 sums' noise.
+    EXPECT_NEAR(gpuRtn, cpuRtn, 1e-4 * cpuRtn);
+    EXPECT_NEAR(gpuBest, cpuBest, 1e-4 * cpuBest);
+    EXPECT_LT(gpuBest, gpuRtn) << "the search found nothing better than RTN";
+    if (dev != cpu) { // a near tie decided the other way: the CPU must rate it as good
+      double err = 0;
+      for (size_t i = 0; i < ws.size(); ++i)
+        err += qlc::awqOutputError(*ws[i], qlc::awqScaledRtn(*ws[i], ns[i], a.k, dev, p.quant),
+                                   ns[i], a.k, a.h);
+      EXPECT_LE(err, cpuBest * (1 + 1e-4));
+    }
+  }
+}
+
+/// The clipping search's objective: sum over rows and groups of d H_gg d^T, d the group's
+/// RTN error after clamping (w: the original weight, clamped: the search's result).
+double clipObjective(const std::vector<float> &w, const std::vector<float> &clamped, int64_t n,
+                     int64_t k, const MatD &H, const qlc::IntQuantParams &p) {
+  const std::vector<float> q = qlc::dequantizeInt(qlc::quantizeRtn(clamped, n, k, p), p);
+  const int64_t gs = qlc::effectiveGroupSize(p, k);
+  double total = 0;
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t b = 0; b < k; b += gs) {
+      const int64_t len = std::min(gs, k - b);
+      Eigen::VectorXd d(len);
+      for (int64_t i = 0; i < len; ++i)
+        d[i] = static_cast<double>(q[r * k + b + i]) - w[r * k + b + i];
+      total += d.dot(H.block(b, b, len, len) * d);
+    }
+  return total;
+}
+
+TEST(CalibCuda, AwqClipMatchesTheCpu) {
+  REQUIRE_GPU();
+  AwqCase a;
+  for (int64_t gs : {int64_t{64}, int64_t{128}, int64_t{0}}) { // 300 = 4 x 64 + 44, 2 x 128 + 44
+    SCOPED_TRACE("group " + std::to_string(gs));
+    qlc::AwqParams p;
+    p.quant = {4, gs, false};
+    std::vector<float> cpu = a.w1, dev = a.w1;
+    qlc::awqClip(cpu, 70, a.k, a.h, p);
+    std::string error;
+    ASSERT_TRUE(qlc::awqClipOnDevice(*gpu(), dev, 70, a.k, a.h, p, error)) << error;
+    int64_t same = 0;
+    for (size_t i = 0; i < cpu.size(); ++i)
+      same += cpu[i] == dev[i];
+    EXPECT_GE(same, static_cast<int64_t>(cpu.size() * 99 / 100));
+    const double eCpu = clipObjective(a.w1, cpu, 70, a.k, a.H, p.quant),
+                 eGpu = clipObjective(a.w1, dev, 70, a.k, a.H, p.quant),
+                 eNone = clipObjective(a.w1, a.w1, 70, a.k, a.H, p.quant);
+    EXPECT_LE(eGpu, eCpu * (1 + 1e-4));
+    EXPECT_LT(eGpu, eNone) << "clipping did not help";
+  }
 }
 
 } // namespace
