@@ -44,6 +44,27 @@ struct RowGroup {
       : r(idx / groups), b((idx % groups) * gs), e(min(k, b + gs)) {}
 };
 
+/// Round-to-nearest of one (row, group) of the values value(c) as QuantUtil's quantizeRtn
+/// (the range, scale and zero, then each code in f32); out(c, code, zero, scale) per column.
+template <class Value, class Out>
+__device__ void rtnGroup(const RowGroup &g, int maxq, bool symmetric, Value value, Out out) {
+  float lo = 0.0f, hi = 0.0f;
+  for (int64_t c = g.b; c < g.e; ++c) {
+    const float v = value(c);
+    lo = fminf(lo, v);
+    hi = fmaxf(hi, v);
+  }
+  float scale;
+  int z;
+  groupScaleZero(lo, hi, maxq, symmetric, scale, z);
+  for (int64_t c = g.b; c < g.e; ++c) {
+    const float code =
+        fminf(fmaxf(__fadd_rn(rintf(__fdiv_rn(value(c), scale)), static_cast<float>(z)), 0.0f),
+              static_cast<float>(maxq));
+    out(c, code, z, scale);
+  }
+}
+
 /// D = W - Q(W diag(s)) diag(1/s), a thread per (row, group): Awq.cpp's awqScaledRtn.
 __global__ void scaledDiffKernel(const float *w, int64_t n, int64_t k, const float *s, int64_t gs,
                                  int maxq, bool symmetric, float *d) {
@@ -53,23 +74,12 @@ __global__ void scaledDiffKernel(const float *w, int64_t n, int64_t k, const flo
     return;
   const RowGroup g(idx, k, gs, groups);
   const float *row = w + g.r * k;
-  float lo = 0.0f, hi = 0.0f;
-  for (int64_t c = g.b; c < g.e; ++c) {
-    const float v = __fmul_rn(row[c], s[c]);
-    lo = fminf(lo, v);
-    hi = fmaxf(hi, v);
-  }
-  float scale;
-  int z;
-  groupScaleZero(lo, hi, maxq, symmetric, scale, z);
-  for (int64_t c = g.b; c < g.e; ++c) {
-    const float v = __fmul_rn(row[c], s[c]);
-    const float code =
-        fminf(fmaxf(__fadd_rn(rintf(__fdiv_rn(v, scale)), static_cast<float>(z)), 0.0f),
-              static_cast<float>(maxq));
-    const float q = __fmul_rn(static_cast<float>(static_cast<int>(code) - z), scale);
-    d[g.r * k + c] = __fsub_rn(row[c], __fdiv_rn(q, s[c]));
-  }
+  rtnGroup(
+      g, maxq, symmetric, [&](int64_t c) { return __fmul_rn(row[c], s[c]); },
+      [&](int64_t c, float code, int z, float scale) {
+        const float q = __fmul_rn(static_cast<float>(static_cast<int>(code) - z), scale);
+        d[g.r * k + c] = __fsub_rn(row[c], __fdiv_rn(q, s[c]));
+      });
 }
 
 /// out[0] += sum_i a_i b_i (f32 products, f64 sum).
@@ -103,22 +113,12 @@ __global__ void clipDiffKernel(const float *w, int64_t n, int64_t k, int64_t gs,
   const RowGroup g(idx, k, gs, groups);
   const float *row = w + g.r * k;
   const float m = clipRange(row, g, step, grid);
-  float lo = 0.0f, hi = 0.0f;
-  for (int64_t c = g.b; c < g.e; ++c) {
-    const float v = fminf(fmaxf(row[c], -m), m);
-    lo = fminf(lo, v);
-    hi = fmaxf(hi, v);
-  }
-  float scale;
-  int z;
-  groupScaleZero(lo, hi, maxq, symmetric, scale, z);
-  for (int64_t c = g.b; c < g.e; ++c) {
-    const float v = fminf(fmaxf(row[c], -m), m);
-    const float code =
-        fminf(fmaxf(__fadd_rn(rintf(__fdiv_rn(v, scale)), static_cast<float>(z)), 0.0f),
-              static_cast<float>(maxq));
-    d[g.r * k + c] = __fsub_rn(__fmul_rn(__fsub_rn(code, static_cast<float>(z)), scale), row[c]);
-  }
+  rtnGroup(
+      g, maxq, symmetric, [&](int64_t c) { return fminf(fmaxf(row[c], -m), m); },
+      [&](int64_t c, float code, int z, float scale) {
+        d[g.r * k + c] =
+            __fsub_rn(__fmul_rn(__fsub_rn(code, static_cast<float>(z)), scale), row[c]);
+      });
 }
 
 /// err[idx] = sum over the (row, group)'s columns of (D H_gg)_c D_c.
