@@ -92,9 +92,14 @@ public:
     }
     return {ld, band};
   }
+  /// qlc_cuda_blas.cuh's kBlasMinM (checked by the generated code): steps of fewer rows
+  /// never take the cuBLAS path, so artifacts whose steps are shorter plan no tiles for it.
+  static constexpr int64_t kBlasMinM = 65;
   static int64_t blasBytes(const CodegenOptions &opts, const StagingNeeds &needs) {
     const auto [ld, band] = blasExtent(needs);
-    return ld == 0 ? 0 : roundUp256(opts.maxTokens * ld * 2) + roundUp256(band * 2);
+    if (ld == 0 || opts.maxTokens < kBlasMinM)
+      return 0;
+    return roundUp256(opts.maxTokens * ld * 2) + roundUp256(band * 2);
   }
   int64_t stagingBytes(const CodegenOptions &opts, const StagingNeeds &needs) const override {
     return roundUp256(ioBytes(opts, needs.vocab)) + blasBytes(opts, needs);
@@ -113,6 +118,10 @@ public:
                                 "<= {3}, \"the cuBLAS tiles differ from the emitter's\");\n",
                                 k, n, ld, band);
     if (ld > 0)
+      blasChecks += fmt::format("static_assert(qlc::cuda::kBlasMinM == {},\n"
+                                "              \"the emitter's cuBLAS threshold differs\");\n",
+                                kBlasMinM);
+    if (ld > 0 && blasBytes(opts, needs) > 0)
       blasChecks +=
           fmt::format("static_assert(qlc::cuda::blas_scratch_bytes({}, {}, {}) == {},\n"
                       "              \"the cuBLAS scratch differs from the emitter's\");\n",

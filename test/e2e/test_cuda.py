@@ -124,6 +124,26 @@ def test_missing_nvcc_is_a_usage_error(tmp_path):
     assert not out.exists()
 
 
+def staging_bytes(art):
+    manifest = json.loads(run_ok("qlc", "inspect", art, "--json").stdout)
+    return manifest["exec"]["activations"]["staging_bytes"]
+
+
+@needs_nvcc
+def test_cuda_steps_below_65_tokens_plan_no_cublas_tiles(cuda_artifact):
+    """Projections of 65 rows or more run cuBLAS on f16 tiles planned after the step's
+    inputs and logits; an artifact whose steps are shorter never takes that path and plans
+    only the inputs and logits (EmitCuda.cpp's ioBytes: 5 int arrays of max(64, 4 t / 256 *
+    64) ints, t x vocab f32 logits), while one of 65 tokens plans the tiles too."""
+    model = FIXTURES / "llama-gqa-bf16"
+    vocab = json.loads((model / "config.json").read_text())["vocab_size"]
+    io = lambda t: -(-(5 * (-(-t * 4 // 256) * 64) * 4 + t * vocab * 4) // 256) * 256
+    s64 = staging_bytes(cuda_artifact(model, TARGET, "rtn-w4", "--max-tokens", "64"))
+    s65 = staging_bytes(cuda_artifact(model, TARGET, "rtn-w4", "--max-tokens", "65"))
+    assert s64 == io(64)
+    assert s65 > io(65) + 65 * 120 * 2  # the tiles: x in f16 (k >= 120) and a weight band
+
+
 @pytest.mark.skipif(GPU, reason="this machine has a GPU")
 def test_calib_device_cuda_without_gpu_is_a_usage_error(tmp_path):
     out = tmp_path / "g.so"
