@@ -206,12 +206,23 @@ void BlockProgress::linearDone(size_t i) {
   const double elapsed = std::chrono::duration<double>(now - start).count();
   const double took = std::chrono::duration<double>(now - blockStart).count();
   blockStart = now;
+  const double eta = elapsed / static_cast<double>(done) * static_cast<double>(blocks - done);
+  if (llvm::errs().is_displayed()) { // a terminal: one bar, redrawn
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(kWidth * done / blocks);
+    llvm::errs() << llvm::format(
+        "\rqlc: %s: [%s%s] %lld/%lld blocks, elapsed %.1f s, ETA %.1f s ", pass.c_str(),
+        std::string(filled, '#').c_str(), std::string(kWidth - filled, ' ').c_str(),
+        static_cast<long long>(done), static_cast<long long>(blocks), elapsed, eta);
+    if (done == blocks)
+      llvm::errs() << "\n";
+    return;
+  }
   llvm::errs() << llvm::format("qlc: %s: block %lld/%lld %s done in %.2f s, elapsed %.1f s, "
                                "ETA %.1f s\n",
                                pass.c_str(), static_cast<long long>(done),
                                static_cast<long long>(blocks), blockOf[i].c_str(), took, elapsed,
-                               elapsed / static_cast<double>(done) *
-                                   static_cast<double>(blocks - done));
+                               eta);
 }
 
 void accumulateGram(const Activation &x, std::vector<double> &h) {
