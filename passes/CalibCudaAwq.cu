@@ -37,11 +37,15 @@ __global__ void symmetrizeKernel(double *H, int64_t k) {
     H[idx] = H[i * k + j];
 }
 
-/// The row and group columns [b, e) of a thread that handles one (row, group) of [n, k].
+/// The (row, group) of [n, k] in groups of gs columns that this thread handles (a thread
+/// each): its index idx among n x groups, its row and its columns [b, e); `valid` false for
+/// the threads past the end.
 struct RowGroup {
-  int64_t r, b, e;
-  __device__ RowGroup(int64_t idx, int64_t k, int64_t gs, int64_t groups)
-      : r(idx / groups), b((idx % groups) * gs), e(min(k, b + gs)) {}
+  int64_t groups, idx, r, b, e;
+  bool valid;
+  __device__ RowGroup(int64_t n, int64_t k, int64_t gs)
+      : groups((k + gs - 1) / gs), idx(blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x),
+        r(idx / groups), b((idx % groups) * gs), e(min(k, b + gs)), valid(idx < n * groups) {}
 };
 
 /// Round-to-nearest of one (row, group) of the values value(c) as QuantUtil's quantizeRtn
@@ -68,11 +72,9 @@ __device__ void rtnGroup(const RowGroup &g, int maxq, bool symmetric, Value valu
 /// D = W - Q(W diag(s)) diag(1/s), a thread per (row, group): Awq.cpp's awqScaledRtn.
 __global__ void scaledDiffKernel(const float *w, int64_t n, int64_t k, const float *s, int64_t gs,
                                  int maxq, bool symmetric, float *d) {
-  const int64_t groups = (k + gs - 1) / gs;
-  const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (idx >= n * groups)
+  const RowGroup g(n, k, gs);
+  if (!g.valid)
     return;
-  const RowGroup g(idx, k, gs, groups);
   const float *row = w + g.r * k;
   rtnGroup(
       g, maxq, symmetric, [&](int64_t c) { return __fmul_rn(row[c], s[c]); },
@@ -106,11 +108,9 @@ __device__ float clipRange(const float *row, const RowGroup &g, int64_t step, in
 /// D = Q(clamp(W, -m, m)) - W at one step, a thread per (row, group).
 __global__ void clipDiffKernel(const float *w, int64_t n, int64_t k, int64_t gs, int64_t step,
                                int64_t grid, int maxq, bool symmetric, float *d) {
-  const int64_t groups = (k + gs - 1) / gs;
-  const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (idx >= n * groups)
+  const RowGroup g(n, k, gs);
+  if (!g.valid)
     return;
-  const RowGroup g(idx, k, gs, groups);
   const float *row = w + g.r * k;
   const float m = clipRange(row, g, step, grid);
   rtnGroup(
@@ -124,30 +124,26 @@ __global__ void clipDiffKernel(const float *w, int64_t n, int64_t k, int64_t gs,
 /// err[idx] = sum over the (row, group)'s columns of (D H_gg)_c D_c.
 __global__ void groupErrKernel(const float *d, const float *dh, int64_t n, int64_t k, int64_t gs,
                                double *err) {
-  const int64_t groups = (k + gs - 1) / gs;
-  const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (idx >= n * groups)
+  const RowGroup g(n, k, gs);
+  if (!g.valid)
     return;
-  const RowGroup g(idx, k, gs, groups);
   double e = 0;
   for (int64_t c = g.b; c < g.e; ++c)
     e += static_cast<double>(dh[g.r * k + c]) * d[g.r * k + c];
-  err[idx] = e;
+  err[g.idx] = e;
 }
 
 /// Clamps each (row, group) to its best step's range (the first smallest error).
 __global__ void clipPickKernel(float *w, int64_t n, int64_t k, int64_t gs, int64_t grid,
                                int64_t steps, const double *err) {
-  const int64_t groups = (k + gs - 1) / gs;
-  const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (idx >= n * groups)
+  const RowGroup g(n, k, gs);
+  if (!g.valid)
     return;
-  const RowGroup g(idx, k, gs, groups);
   float *row = w + g.r * k;
   double best = INFINITY;
   float bestMax = clipRange(row, g, 0, grid);
   for (int64_t step = 0; step < steps; ++step) {
-    const double e = err[step * n * groups + idx];
+    const double e = err[step * n * g.groups + g.idx];
     if (e < best) {
       best = e;
       bestMax = clipRange(row, g, step, grid);
