@@ -354,18 +354,13 @@ LogicalResult CalibExecutor::run(const CalibrationData &batch, const LinearHook 
       if (failed(readWeight(l.getWeight(), w)) ||
           (l.getBias() && failed(readWeight(l.getBias(), bias))))
         return failure();
-      // On the GPU the hook sees the input there (and in host memory when asked for).
+      // On the GPU the hook sees the input there.
       Activation onDevice;
       if (gpu != nullptr) {
         const calibcuda::Buffer &x = dev(l.getX());
         onDevice.rows = x.rows;
         onDevice.cols = x.cols;
         onDevice.device = &x;
-        if (hostInputs) {
-          onDevice.data.resize(static_cast<size_t>(x.rows * x.cols));
-          if (!gpu->download(x, onDevice.data.data(), error))
-            return failure();
-        }
       }
       const Activation &x = gpu != nullptr ? onDevice : get(l.getX());
       auto h0 = Clock::now();

@@ -37,8 +37,8 @@ class Device;
 struct Activation {
   int64_t rows = 0, cols = 0;
   std::vector<float> data;
-  /// A linear's input as the hook sees it when the executor runs on a GPU: there (and
-  /// `data` empty, unless the executor was asked for host inputs).
+  /// A linear's input as the hook sees it when the executor runs on a GPU: there, with
+  /// `data` empty.
   const calibcuda::Buffer *device = nullptr;
 };
 
@@ -62,18 +62,13 @@ public:
   double computeSeconds() const { return computeSec; }
 
   /// Runs on `d` (null: on the CPU): the values stay in GPU memory from the embedding to
-  /// the logits; the hook sees a linear's input there (Activation::device) and, with
-  /// `hostInputs`, in host memory too.
-  void setDevice(calibcuda::Device *d, bool hostInputs = false) {
-    gpu = d;
-    this->hostInputs = hostInputs;
-  }
+  /// the logits, and the hook sees a linear's input there (Activation::device).
+  void setDevice(calibcuda::Device *d) { gpu = d; }
 
 private:
   mlir::func::FuncOp forward;
   const WeightProvider &weights;
   calibcuda::Device *gpu = nullptr;
-  bool hostInputs = false;
   double computeSec = 0;
 };
 
