@@ -259,9 +259,11 @@ struct QuantizeAwqPass : qlc::impl::QuantizeAwqPassBase<QuantizeAwqPass> {
         result.searchSec += since(t0);
         for (qlc::LinearOp op : g) {
           std::vector<float> &m = w[op.getOperation()];
-          for (int64_t r = 0; r < rows(op); ++r)
-            for (int64_t c = 0; c < k; ++c)
-              m[r * k + c] *= s[c];
+          qlc::parallelFor(rows(op), [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r)
+              for (int64_t c = 0; c < k; ++c)
+                m[r * k + c] *= s[c];
+          });
         }
         if (norm) {
           std::vector<float> nw;
@@ -285,9 +287,11 @@ struct QuantizeAwqPass : qlc::impl::QuantizeAwqPassBase<QuantizeAwqPass> {
             result.biases[prev.getOperation()] = std::move(b);
           }
         }
-        for (int64_t i = 0; i < k; ++i)
-          for (int64_t j = 0; j < k; ++j)
-            h[i * k + j] /= s[i] * s[j];
+        qlc::parallelFor(k, [&](int64_t i0, int64_t i1) {
+          for (int64_t i = i0; i < i1; ++i)
+            for (int64_t j = 0; j < k; ++j)
+              h[i * k + j] /= s[i] * s[j];
+        });
       }
       hScaled[x] = std::move(h);
     }
