@@ -33,6 +33,18 @@ SHAPE = dict(
 # Llama-2-7B's shape (32 layers), for timing runs with random weights; --layers shortens it.
 PRESETS = {
     "small": SHAPE,
+    # Every projection takes the CUDA artifacts' int4 tile layout (K % 128, N % 16), in
+    # seconds: test/e2e/test_cuda.py.
+    "tiles": dict(
+        hidden_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=64,
+        intermediate_size=384,
+        vocab_size=1000,
+        max_position_embeddings=1024,
+    ),
     "llama2-7b": dict(
         hidden_size=4096,
         num_hidden_layers=32,

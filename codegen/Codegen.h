@@ -16,8 +16,14 @@ namespace qlc {
 /// A weight as the artifact stores it: which store tensor, in which element type.
 struct PackedWeight {
   std::string name;
-  std::string dtype; // f32 | f16 | bf16
+  std::string dtype; // f32 | f16 | bf16 (| u8, i8, i32 as stored)
   std::vector<int64_t> shape;
+  /// "" (as stored, converted to dtype), or a layout of ir/qlc_w4_tiles.h for the CUDA
+  /// int4 kernels: "w4_tiles" (the codes of tensor `name`), "w4_tile_entries" (the scales
+  /// of `name` and the zeros of `zeros`, "" for symmetric, as 8-byte entries; dtype u8).
+  std::string layout;
+  std::string zeros;
+  int64_t K = 0, N = 0, G = 0; // the projection's shape and group size, for a layout
 };
 
 /// One kernel call of the execution plan, for `qlc inspect`.

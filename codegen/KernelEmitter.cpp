@@ -10,6 +10,7 @@
 #include "ir/BufferPlan.h"
 #include "ir/QlcOps.h"
 #include "ir/Rope.h"
+#include "ir/qlc_w4_tiles.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -58,6 +59,8 @@ private:
   llvm::Error emitOp(Operation *op);
   std::string act(Value v) { return names.lookup(v.getAsOpaquePointer()); }
   std::string weightExpr(Value v);
+  /// weightExpr of a weight stored in a layout of ir/qlc_w4_tiles.h (PackedWeight).
+  std::string tiledWeightExpr(Value v, const PackedWeight &as);
   std::string weightName(Value v) {
     return v.getDefiningOp<WeightOp>().getTensorName().str();
   }
@@ -164,6 +167,23 @@ std::string Walker::weightExpr(Value v) {
   return fmt::format("static_cast<const {} *>(ctx->weights[{}])", syntax.elementType(dt), idx);
 }
 
+std::string Walker::tiledWeightExpr(Value v, const PackedWeight &as) {
+  auto w = v.getDefiningOp<WeightOp>();
+  auto it = weightIndex.find(w.getOperation());
+  int idx;
+  if (it == weightIndex.end()) {
+    idx = static_cast<int>(result.weights.size());
+    weightIndex[w.getOperation()] = idx;
+    PackedWeight p = as;
+    p.name = w.getTensorName().str();
+    result.weights.push_back(p);
+  } else {
+    idx = it->second;
+  }
+  return fmt::format("static_cast<const {} *>(ctx->weights[{}])", syntax.elementType(as.dtype),
+                     idx);
+}
+
 void Walker::allocate(Value v) {
   std::string name = fmt::format("b{}", names.size());
   names[v.getAsOpaquePointer()] = name;
@@ -249,6 +269,23 @@ llvm::Error Walker::emitOp(Operation *op) {
         }
         if (!cast<RankedTensorType>(o.getScales().getType()).getElementType().isF16()) {
           error = "the int kernels take f16 scales";
+          return;
+        }
+        const int64_t K = o.getInFeatures(), N = o.getOutFeatures(), G = o.getGroupSize();
+        if (syntax.w4Tiles() && o.getBits() == 4 && !o.getPerm() && G > 0 &&
+            w4tiles::applies(K, N, G)) {
+          // The codes and the scale/zero entries in the tile layout (ir/qlc_w4_tiles.h).
+          PackedWeight codes{"", "u8", {N, K / 2}, "w4_tiles", "", K, N, G};
+          PackedWeight entries{"", "u8", {w4tiles::entry_bytes(K, N, G)}, "w4_tile_entries", "", K,
+                               N,  G};
+          if (o.getZeros())
+            entries.zeros = o.getZeros().getDefiningOp<WeightOp>().getTensorName().str();
+          std::string q = tiledWeightExpr(o.getQweight(), codes);
+          std::string e = tiledWeightExpr(o.getScales(), entries);
+          std::string bias = o.getBias() ? weightExpr(o.getBias()) : "nullptr";
+          std::string x = act(o.getX()), y = out(o.getResult());
+          call(o, "qlinear_int_tiles", tiled({kn[0], kn[1], num(G)}),
+               fmt::format("M, {}, {}, {}, {}, {}", x, q, e, bias, y), weightName(o.getQweight()));
           return;
         }
         std::string q = weightExpr(o.getQweight()), sc = weightExpr(o.getScales());

@@ -54,6 +54,9 @@ public:
   virtual std::string elementType(const std::string &dtype) const = 0;
   /// Whether the kernels take an input permutation (qlinear_int_perm).
   virtual bool supportsPerm() const = 0;
+  /// Whether int4 projections whose shapes allow it store their weights in the tile
+  /// layout of ir/qlc_w4_tiles.h (qlinear_int_tiles).
+  virtual bool w4Tiles() const = 0;
   /// The KV storage format type for a kv_dtype.
   virtual std::string kvFormat(const std::string &dtype) const = 0;
   /// Arguments of attention after the execution argument (the KV page size is a

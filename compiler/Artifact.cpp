@@ -1,5 +1,6 @@
 //===- Artifact.cpp - writing and reading qlc artifact files ---------------===//
 #include "compiler/Artifact.h"
+#include "ir/qlc_w4_tiles.h"
 
 #include "qlc/abi.h"
 #include "qlc/artifact_format.h"
@@ -68,6 +69,42 @@ private:
 
 } // namespace
 
+/// The bytes of a weight stored in a layout of ir/qlc_w4_tiles.h (PackedWeight::layout):
+/// the int4 codes in tiles, or the scales (and zeros) as 8-byte entries.
+static llvm::Expected<std::vector<uint8_t>> tiledBytes(const PackedWeight &w, const TensorRef &t,
+                                                       const WeightStore &store) {
+  const int64_t K = w.K, N = w.N, G = w.G, groups = w4tiles::groups(K, G);
+  auto bad = [&](const std::string &why) {
+    return err("weight '" + w.name + "' (" + w.layout + "): " + why);
+  };
+  if (!w4tiles::applies(K, N, G))
+    return bad("the tile layout does not apply to these shapes");
+  if (w.layout == "w4_tiles") {
+    if (t.dtype != DType::U8 || t.numel() != N * K / 2)
+      return bad("expected " + std::to_string(N * K / 2) + " u8 codes");
+    std::vector<uint8_t> out(static_cast<size_t>(N * K / 2));
+    w4tiles::pack_codes(K, N, t.data, out.data());
+    return out;
+  }
+  if (w.layout != "w4_tile_entries")
+    return bad("unknown layout");
+  if (t.numel() != N * groups)
+    return bad("expected " + std::to_string(N * groups) + " scales");
+  std::vector<uint16_t> scales(static_cast<size_t>(N * groups));
+  if (!convertElements(t.data, t.dtype, scales.data(), DType::F16, scales.size()))
+    return bad("cannot convert the scales to f16");
+  const uint8_t *zeros = nullptr;
+  if (!w.zeros.empty()) {
+    const TensorRef *z = store.find(w.zeros);
+    if (z == nullptr || z->dtype != DType::U8 || z->numel() != N * groups)
+      return bad("zeros '" + w.zeros + "' missing or not " + std::to_string(N * groups) + " u8");
+    zeros = z->data;
+  }
+  std::vector<uint8_t> out(static_cast<size_t>(w4tiles::entry_bytes(K, N, G)));
+  w4tiles::pack_scales(K, N, G, scales.data(), zeros, reinterpret_cast<uint16_t *>(out.data()));
+  return out;
+}
+
 llvm::Error writeArtifact(const std::string &out, const std::string &codePath,
                           const std::vector<PackedWeight> &weights, const WeightStore &store,
                           json manifest, const std::function<void(double)> &progress) {
@@ -108,9 +145,28 @@ llvm::Error writeArtifact(const std::string &out, const std::string &codePath,
       XXH3_freeState(hash);
       return err("internal error: weight '" + w.name + "' is not in the weight store");
     }
-    auto to = dtypeFromShortName(w.dtype);
     sink.padTo(64, hash);
     const uint64_t off = sink.offset - weightsOffset;
+    if (!w.layout.empty()) { // ir/qlc_w4_tiles.h
+      auto bytes = tiledBytes(w, *t, store);
+      if (!bytes) {
+        XXH3_freeState(hash);
+        return bytes.takeError();
+      }
+      sink.write(bytes->data(), bytes->size(), hash);
+      done += t->numel();
+      if (progress && total > 0)
+        progress(static_cast<double>(done) / static_cast<double>(total));
+      table.push_back({{"name", w.name},
+                       {"dtype", w.dtype},
+                       {"shape", w.shape},
+                       {"source_dtype", shortName(t->dtype)},
+                       {"offset", off},
+                       {"bytes", bytes->size()},
+                       {"layout", w.layout}});
+      continue;
+    }
+    auto to = dtypeFromShortName(w.dtype);
     const size_t n = static_cast<size_t>(t->numel()), esz = dtypeSize(*to);
     constexpr size_t kChunk = 1 << 20;
     for (size_t i = 0; i < n; i += kChunk) {

@@ -58,6 +58,7 @@ public:
     return "qlc::cuda::" + dt;
   }
   bool supportsPerm() const override { return true; }
+  bool w4Tiles() const override { return true; }
   std::string kvFormat(const std::string &dt) const override {
     return dt == "int8" ? "qlc::cuda::KvI8" : dt == "f16" ? "qlc::cuda::KvF16" : "qlc::cuda::KvF32";
   }

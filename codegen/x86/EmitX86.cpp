@@ -50,6 +50,7 @@ public:
     return "qlc::" + dt;
   }
   bool supportsPerm() const override { return true; }
+  bool w4Tiles() const override { return false; }
   std::string kvFormat(const std::string &dt) const override {
     return dt == "int8" ? "qlc::x86::KvI8" : dt == "f16" ? "qlc::x86::KvF16" : "qlc::x86::KvF32";
   }

@@ -8,6 +8,7 @@
 // against the SIMT GEMM instead (cuda_mma_test.cu).
 #include "qlc_cuda_kernels.cuh"
 #include "qlc_nf4_tables.h"
+#include "qlc_w4_tiles.h"
 #include "qlc_x86_kv.h"
 
 #include <algorithm>
@@ -278,15 +279,88 @@ template <int K, int N, int BITS, int G> void testQlinearInt(bool asym) {
       1e-3, BITS == 4 && cu::gemv_w4_applies<K, G>() ? 0 : cu::kGemvMaxM);
 }
 
+/// An int4 weight in the tile layout of CUDA artifacts (qlc_w4_tiles.h), packed on the
+/// host by the compiler's functions from the row layout's bytes.
+template <int K, int N, int G> struct TiledWeights {
+  std::vector<uint8_t> codes;
+  std::vector<uint16_t> entries;
+  TiledWeights(const IntWeights<K, N, 4, G> &w, bool asym)
+      : codes(w.q.size()), entries(qlc::w4tiles::entry_bytes(K, N, G) / 2) {
+    qlc::w4tiles::pack_codes(K, N, w.q.data(), codes.data());
+    qlc::w4tiles::pack_scales(K, N, G, reinterpret_cast<const uint16_t *>(w.scales.data()),
+                              asym ? w.zeros.data() : nullptr, entries.data());
+  }
+};
+
+/// qlinear_int_tiles against the float64 reference at every M of kMs (decode GEMV, token
+/// groups, cuBLAS or tensor-core GEMM), and at 1-8 rows bit for bit against the same
+/// kernel in the same launch configuration on the weight in the row layout.
+template <int K, int N, int G> void testQlinearIntTiles(bool asym) {
+  Rng rng(K * 13 + N * 7 + G + asym);
+  IntWeights<K, N, 4, G> w(rng, asym);
+  TiledWeights<K, N, G> tw(w, asym);
+  DevBuf<uint8_t> dq(w.q), dz(w.zeros), dt(tw.codes);
+  DevBuf<uint16_t> de(tw.entries);
+  DevBuf<cu::f16> ds(w.scales);
+  const auto *ent = reinterpret_cast<const uint8_t *>(de.p);
+  checkProjection(
+      caseName("qlinear_int_tiles", "K=%d N=%d g%d %s", K, N, G, asym ? "asym" : "sym"), K, N,
+      w.wdec, 1e-5,
+      [&](int M, const float *x, const float *b, float *y) {
+        cu::qlinear_int_tiles<K, N, G>(0, M, x, dt.p, ent, b, y);
+      },
+      1e-3, 0);
+  auto bias = rng.floats(N, 1.0f);
+  DevBuf<float> dbias(bias);
+  for (int M : {1, 2, 4, 5, 8}) {
+    auto x = rng.floats(int64_t{M} * K, 1.0f);
+    DevBuf<float> dx(x), yr(int64_t{M} * N), yt(int64_t{M} * N);
+    yr.poison();
+    yt.poison();
+    const auto *et = reinterpret_cast<const cu::f16 *>(de.p);
+    const uint8_t *z = asym ? dz.p : nullptr;
+    using C = cu::GemvW4StreamCfg<K, N, cu::W4Layout::Tiles>;
+    using F = cu::GemvW4StreamFallback<K, N>;
+    const size_t xs = cu::gemv_w4_stream_smem<K>(M);
+    if (M <= 4 && xs + cu::gemv_w4_stream_red_bytes<C::KW, C::RT>() <= 48 * 1024) {
+      cu::launch_gemv_w4_stream<K, N, G, C::KW, C::RT, C::D>(0, M, dx.p, dq.p, ds.p, z, dbias.p,
+                                                             yr.p);
+    } else if (M <= 4 && xs + cu::gemv_w4_stream_red_bytes<F::KW, F::RT>() <= 48 * 1024) {
+      cu::launch_gemv_w4_stream<K, N, G, F::KW, F::RT, F::D>(0, M, dx.p, dq.p, ds.p, z, dbias.p,
+                                                             yr.p);
+    } else {
+      cu::launch_gemv_w4<K, N, G>(0, M, dx.p, dq.p, ds.p, z, dbias.p, yr.p);
+    }
+    cu::gemv_w4<K, N, G, cu::W4Layout::Tiles>(0, M, dx.p, dt.p, et, nullptr, dbias.p, yt.p);
+    const std::vector<float> a = yr.get(), b = yt.get();
+    int64_t bad = 0;
+    for (size_t i = 0; i < a.size(); ++i)
+      bad += std::memcmp(&a[i], &b[i], 4) != 0;
+    checkCount(
+        caseName("qlinear_int_tiles = rows", "K=%d N=%d g%d %s", K, N, G, asym ? "asym" : "sym"), M,
+        bad, static_cast<int64_t>(a.size()));
+  }
+}
+
 /// The streaming int4 GEMV in launch configurations <KW warps per tile, RT tiles per block,
 /// D quads in flight> other than the one qlinear_int picks for the shape, for 1-4 tokens:
 /// partial last quads, warps without a last quad, quad counts not a multiple of D, a
 /// partial last tile and block. x is rounded to f16 by the kernel, so in the reference too.
-template <int K, int N, int G, int KW, int RT, int D> void testGemvW4Stream(bool asym) {
+template <int K, int N, int G, int KW, int RT, int D, cu::W4Layout L = cu::W4Layout::Rows>
+void testGemvW4Stream(bool asym) {
+  constexpr bool TILES = L == cu::W4Layout::Tiles;
   Rng rng(K * 5 + N + KW * 3 + RT * 7 + D);
   IntWeights<K, N, 4, G> w(rng, asym);
-  DevBuf<uint8_t> dq(w.q), dz(w.zeros);
-  DevBuf<cu::f16> ds(w.scales);
+  std::vector<uint8_t> codes = w.q;
+  std::vector<cu::f16> scales = w.scales;
+  if constexpr (TILES) { // the same weights in the tile layout
+    TiledWeights<K, N, G> tw(w, asym);
+    codes = tw.codes;
+    scales.resize(tw.entries.size());
+    std::memcpy(scales.data(), tw.entries.data(), 2 * scales.size());
+  }
+  DevBuf<uint8_t> dq(codes), dz(w.zeros);
+  DevBuf<cu::f16> ds(scales);
   auto bias = rng.floats(N, 1.0f);
   DevBuf<float> dbias(bias);
   for (int M = 1; M <= 4; ++M) {
@@ -294,12 +368,12 @@ template <int K, int N, int G, int KW, int RT, int D> void testGemvW4Stream(bool
     DevBuf<float> dx(x), y(int64_t{M} * N);
     y.poison();
     const bool withBias = M % 2 == 1;
-    cu::launch_gemv_w4_stream<K, N, G, KW, RT, D>(0, M, dx.p, dq.p, ds.p, asym ? dz.p : nullptr,
-                                                  withBias ? dbias.p : nullptr, y.p);
+    cu::launch_gemv_w4_stream<K, N, G, KW, RT, D, L>(
+        0, M, dx.p, dq.p, ds.p, asym && !TILES ? dz.p : nullptr, withBias ? dbias.p : nullptr, y.p);
     for (float &v : x)
       v = __half2float(__float2half_rn(v));
-    check(caseName("gemv_w4_stream", "K=%d N=%d g%d <%d,%d,%d> %s%s", K, N, G, KW, RT, D,
-                   asym ? "asym" : "sym", withBias ? " +bias" : ""),
+    check(caseName("gemv_w4_stream", "K=%d N=%d g%d <%d,%d,%d>%s %s%s", K, N, G, KW, RT, D,
+                   TILES ? " tiles" : "", asym ? "asym" : "sym", withBias ? " +bias" : ""),
           M, y, refLinear(M, K, N, x, w.wdec, withBias ? bias.data() : nullptr), 1e-3);
   }
 }
@@ -485,8 +559,20 @@ int main(int argc, char **argv) {
   testGemvW4Stream<4096, 33, 128, 2, 2, 8>(true);  // 16 quads a warp, two rounds
   testGemvW4Stream<1024, 50, 256, 1, 4, 4>(false); // G = 256: two quads a group
   testGemvW4Stream<160, 40, 160, 1, 2, 2>(true);   // one group a row, 2 quads, one partial
-  testQlinearInt<256, 6200, 4, 128>(true);         // 388 tiles: <2, 2, D>
-  testQlinearInt<416, 17000, 4, 128>(false);       // 1,063 tiles: <4, 1, D>, partial quads
+  testGemvW4Stream<4096, 72, 128, 16, 1, 1>(true); // 16 warps a tile, one quad in flight
+  testGemvW4Stream<3488, 75, 128, 16, 1, 2>(false); // 16 warps, partial quad, warps short
+  testGemvW4Stream<1056, 70, 128, 4, 2, 2>(true);   // partial tile and block, 9 quads a row
+  testQlinearInt<5120, 200, 4, 128>(true);          // <16, 1, 1>; 4 tokens exceed 48 KiB
+  testGemvW4Stream<1024, 48, 128, 2, 2, 2, cu::W4Layout::Tiles>(true); // partial block
+  testGemvW4Stream<512, 96, 256, 4, 1, 1, cu::W4Layout::Tiles>(false); // G = 256
+  testQlinearIntTiles<128, 16, 128>(true);                             // one tile, one quad
+  testQlinearIntTiles<1024, 48, 64 * 4>(false);
+  testQlinearIntTiles<384, 80, 384>(true);         // one group a row
+  testQlinearIntTiles<4096, 272, 128>(true);       // <16, 1, 1>; 17 tiles
+  testQlinearIntTiles<11008, 64, 128>(false);      // 86 quads a row; 4 tokens exceed 48 KiB
+  testQlinearIntTiles<256, 6208, 128>(true);       // 388 tiles
+  testQlinearInt<256, 6200, 4, 128>(true);         // 388 tiles: <4, 2, D>
+  testQlinearInt<416, 17000, 4, 128>(false);       // 1,063 tiles: <4, 2, D>, partial quads
   testQlinearInt<256, 32100, 4, 128>(true);        // 2,007 tiles: <2, 4, D>
   // The token-group int4 GEMM (qlinear_int takes it for 9-64 rows; kMs has 9 and 17).
   testGemmW4Tok<1280, 75, 128, 2, cu::GemmW4TokCfg<4, 4, 4>>(true);  // 10 quads: 3 slices

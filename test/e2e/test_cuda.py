@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import BIN_DIR, FIXTURES, run, run_ok
@@ -278,6 +279,53 @@ def test_cuda_half_weights_match_transformers(name, quant, tol, cuda_artifact, t
 QUANT_CASES = [("rtn-w4", ()), ("rtn-w4-sym", ("--group-size", "32")), ("rtn-w8", ()),
                ("nf4", ()), ("nf4-dq", ()), ("none", ("--kv-cache", "f16")),
                ("rtn-w4", ("--kv-cache", "int8"))]
+
+
+@pytest.fixture(scope="module")
+def tiles_model(tmp_path_factory):
+    """A random 2-layer Llama whose projections all take the int4 tile layout."""
+    out = tmp_path_factory.mktemp("tiles") / "model"
+    subprocess.run([sys.executable, str(Path(__file__).resolve().parents[2] / "bench" /
+                                        "make_random_llama.py"), "--out", str(out),
+                    "--preset", "tiles", "--dtype", "f16", "--seed", "7"], check=True,
+                   capture_output=True)
+    return out
+
+
+@needs_nvcc
+def test_cuda_int4_projections_are_stored_in_tiles(tiles_model, cuda_artifact):
+    """CUDA artifacts store int4 projections with K % 128 == 0 and N % 16 == 0 in the tile
+    layout (ir/qlc_w4_tiles.h): codes in tiles, scales and zeros as 8-byte entries (the
+    zeros tensors are not stored); x86 artifacts keep the rows."""
+    def weights(art):
+        return json.loads(run_ok("qlc", "inspect", art, "--json").stdout)["weights"]
+    cuda = weights(cuda_artifact(tiles_model, TARGET, "rtn-w4"))
+    codes = [w for w in cuda if w.get("layout") == "w4_tiles"]
+    entries = [w for w in cuda if w.get("layout") == "w4_tile_entries"]
+    assert len(codes) == len(entries) == 2 * 4  # q/k/v, o, gate/up, down per layer
+    for w in entries:  # N / 2 row pairs x groups x 8 bytes
+        assert w["bytes"] == w["shape"][0]
+    qkv = next(w for w in entries if "layers.0.self_attn.{q,k,v}_proj" in w["name"])
+    assert qkv["bytes"] == 512 // 2 * (256 // 128) * 8
+    assert not any("zeros" in w["name"] for w in cuda)
+    x86 = weights(cuda_artifact(tiles_model, X86, "rtn-w4"))
+    assert not any("layout" in w for w in x86)
+
+
+@needs_gpu
+@pytest.mark.parametrize("quant", ["rtn-w4", "rtn-w4-sym"])
+def test_cuda_int4_tiles_match_x86(quant, tiles_model, cuda_artifact, tmp_path):
+    """Every path of qlinear_int_tiles against the x86 artifact of the same scheme: decode
+    steps (the streaming GEMV), 5 tokens (the register-burst GEMV), 40 (token groups) and
+    100 (cuBLAS on dequantized tiles)."""
+    cuda = cuda_artifact(tiles_model, TARGET, quant)
+    x86 = cuda_artifact(tiles_model, X86, quant)
+    rng = np.random.default_rng(5)
+    for length, extra in [(6, ("--step-by-step",)), (5, ()), (40, ()), (100, ())]:
+        tokens = " ".join(str(t) for t in rng.integers(1, 1000, length))
+        err = rel_err(dump(cuda, tokens, tmp_path, *extra), dump(x86, tokens, tmp_path, *extra))
+        print(f"{quant} {length} tokens {' '.join(extra)}: rel err {err:.2e}")
+        assert err <= 1e-2
 
 
 @needs_gpu

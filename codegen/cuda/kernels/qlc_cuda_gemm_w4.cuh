@@ -47,7 +47,7 @@ template <int TG, int SQ> constexpr size_t gemm_w4_tok_smem() {
   return static_cast<size_t>(8 * TG) * (16 * SQ + 4) * 16;
 }
 
-template <int K, int N, int G, int TG, class Cfg>
+template <int K, int N, int G, int TG, class Cfg, W4Layout L = W4Layout::Rows>
 __global__ void __launch_bounds__(Cfg::RT *kWarpSize)
     gemm_w4_tok_kernel(int M, const float *__restrict__ x, const uint8_t *__restrict__ q,
                        const f16 *__restrict__ scales, const uint8_t *__restrict__ zeros,
@@ -55,7 +55,6 @@ __global__ void __launch_bounds__(Cfg::RT *kWarpSize)
   constexpr int RT = Cfg::RT, SQ = Cfg::SQ, D = Cfg::D;
   constexpr int QD = K / 128, CHS = 4 * SQ, XS = 4 * CHS + 4, MT = 8 * TG;
   constexpr int NT = RT * kWarpSize;
-  constexpr int64_t ROW_BYTES = K / 2, GROUPS = (K + G - 1) / G;
   // From 4 token groups on, the group's scale multiplies the decoded f16 weights (one
   // HMUL2 a pair, paid once for all groups; the weight is then rounded to f16, as in the
   // tensor-core GEMM) instead of each group's f32 partial sums (which need TG x 4 more
@@ -64,31 +63,17 @@ __global__ void __launch_bounds__(Cfg::RT *kWarpSize)
   __shared__ uint4 xs[MT * XS];
   const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
   const int g = lane >> 2, t = lane & 3;
-  const int row0 = (blockIdx.x * RT + warp) * 16 + g, row1 = row0 + 8;
-  const bool ok0 = row0 < N, ok1 = row1 < N;
+  const int row0 = (blockIdx.x * RT + warp) * 16 + g;
   const int qa = blockIdx.y * quads_per_split;
   const int qb = qa + quads_per_split < QD ? qa + quads_per_split : QD;
-  // Lane pointers at chunk t of quad 0 of its rows.
-  const uint4 *p0 =
-      reinterpret_cast<const uint4 *>(q + static_cast<int64_t>(ok0 ? row0 : 0) * ROW_BYTES) + t;
-  const uint4 *p1 =
-      reinterpret_cast<const uint4 *>(q + static_cast<int64_t>(ok1 ? row1 : 0) * ROW_BYTES) + t;
-  const f16 *sc0 = scales + static_cast<int64_t>(ok0 ? row0 : 0) * GROUPS;
-  const f16 *sc1 = scales + static_cast<int64_t>(ok1 ? row1 : 0) * GROUPS;
-  const bool has_zeros = zeros != nullptr;
-  const uint8_t *zr0 = has_zeros ? zeros + static_cast<int64_t>(ok0 ? row0 : 0) * GROUPS : zeros;
-  const uint8_t *zr1 = has_zeros ? zeros + static_cast<int64_t>(ok1 ? row1 : 0) * GROUPS : zeros;
+  const W4Lane<K, G, L> wl(q, scales, zeros, blockIdx.x * RT + warp, lane, N);
+  const int row1 = row0 + 8;
+  const bool ok0 = wl.ok0, ok1 = wl.ok1;
   uint4 w0[D], w1[D];
   float s0[D], s1[D];
   unsigned z0[D], z1[D];
   auto load = [&](int d, int qd) { // quad qd (< qb) of both rows into slot d
-    const int gi = G >= K ? 0 : qd * 128 / G;
-    w0[d] = ok0 ? __ldg(p0 + qd * 4) : make_uint4(0, 0, 0, 0);
-    w1[d] = ok1 ? __ldg(p1 + qd * 4) : make_uint4(0, 0, 0, 0);
-    s0[d] = ok0 ? __half2float(__ldg(sc0 + gi)) : 0.0f;
-    s1[d] = ok1 ? __half2float(__ldg(sc1 + gi)) : 0.0f;
-    z0[d] = has_zeros && ok0 ? __ldg(zr0 + gi) : 8u;
-    z1[d] = has_zeros && ok1 ? __ldg(zr1 + gi) : 8u;
+    wl.load(qd, true, w0[d], w1[d], s0[d], s1[d], z0[d], z1[d]);
   };
   // x[m, 128 sq + 32 c + 8 w + (0..7)] of slice sq: item i = (m, c, w) of the slice, IT
   // items a thread, loaded into registers one slice ahead and stored as (k, k + 4) f16
@@ -231,7 +216,8 @@ template <int TG> struct GemmW4TokDefault {
 
 /// y[M, N] for M <= 8 TG rows with configuration Cfg; the caller checks
 /// gemm_w4_tok_applies<K, G>() and 16-byte alignment of qweight and x.
-template <int K, int N, int G, int TG, class Cfg = typename GemmW4TokDefault<TG>::type>
+template <int K, int N, int G, int TG, class Cfg = typename GemmW4TokDefault<TG>::type,
+          W4Layout L = W4Layout::Rows>
 void launch_gemm_w4_tok(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweight,
                         const f16 *scales, const uint8_t *zeros, const float *bias, float *y) {
   static_assert(gemm_w4_tok_applies<K, G>(), "gemm_w4_tok: K % 128 == 0, G % 128 == 0 or >= K");
@@ -250,20 +236,23 @@ void launch_gemm_w4_tok(cudaStream_t s, int64_t M, const float *x, const uint8_t
   if (splits > 1)
     launch_kernel(mma_init_kernel<N>, grid_for(M * N, 256, 1024), 256, 0, s, M, bias, y);
   const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(splits));
-  launch_kernel(gemm_w4_tok_kernel<K, N, G, TG, Cfg>, grid, Cfg::RT * kWarpSize, 0, s,
+  launch_kernel(gemm_w4_tok_kernel<K, N, G, TG, Cfg, L>, grid, Cfg::RT * kWarpSize, 0, s,
                 static_cast<int>(M), x, qweight, scales, zeros, bias, y, per);
 }
 
 /// The token-group int4 GEMM for kGemvMaxM < M <= kGemmW4TokMaxM (any 1 <= M <= 64 works).
-template <int K, int N, int G>
+template <int K, int N, int G, W4Layout L = W4Layout::Rows>
 void gemm_w4_tok(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweight,
                  const f16 *scales, const uint8_t *zeros, const float *bias, float *y) {
   if (M <= 16)
-    launch_gemm_w4_tok<K, N, G, 2>(s, M, x, qweight, scales, zeros, bias, y);
+    launch_gemm_w4_tok<K, N, G, 2, typename GemmW4TokDefault<2>::type, L>(s, M, x, qweight, scales,
+                                                                          zeros, bias, y);
   else if (M <= 32)
-    launch_gemm_w4_tok<K, N, G, 4>(s, M, x, qweight, scales, zeros, bias, y);
+    launch_gemm_w4_tok<K, N, G, 4, typename GemmW4TokDefault<4>::type, L>(s, M, x, qweight, scales,
+                                                                          zeros, bias, y);
   else
-    launch_gemm_w4_tok<K, N, G, 8>(s, M, x, qweight, scales, zeros, bias, y);
+    launch_gemm_w4_tok<K, N, G, 8, typename GemmW4TokDefault<8>::type, L>(s, M, x, qweight, scales,
+                                                                          zeros, bias, y);
 }
 
 } // namespace cuda

@@ -35,6 +35,7 @@
 
 #include "qlc_cuda_common.cuh"
 #include "qlc_cuda_mma.cuh"
+#include "qlc_w4_tiles.h"
 
 namespace qlc {
 namespace cuda {
@@ -43,6 +44,73 @@ namespace cuda {
 template <int K, int G> constexpr bool gemv_w4_applies() {
   return K % 32 == 0 && K > 0 && (G % 128 == 0 || G >= K);
 }
+
+/// The storage of an int4 weight: qlc's rows (qlc_cuda_qlinear.cuh) or, in CUDA artifacts
+/// where it applies, the tile layout of qlc_w4_tiles.h.
+enum class W4Layout { Rows, Tiles };
+
+/// A lane's view of rows g and g + 8 (g = lane / 4) of a 16-row tile of an int4 weight:
+/// quad qd's 16-byte chunk 4 qd + lane % 4 of each row, and the quad's group's scales and
+/// zeros. Rows: `scales` [N][groups] f16 and `zeros` [N][groups] (null: 8); Tiles: `scales`
+/// holds the 8-byte entries, `zeros` is not read. EXACT: every tile the kernel takes is
+/// whole (no row checks).
+template <int K, int G, W4Layout L, bool EXACT = false> struct W4Lane {
+  static constexpr int64_t ROW_BYTES = K / 2, GROUPS = (K + G - 1) / G;
+  static_assert(L == W4Layout::Rows || w4tiles::applies(K, 16, G), "the tile layout's shapes");
+  const uint4 *p0, *p1;
+  const f16 *sc0 = nullptr, *sc1 = nullptr;
+  const uint8_t *zr0 = nullptr, *zr1 = nullptr;
+  const uint2 *ent = nullptr;
+  bool ok0, ok1;
+
+  __device__ __forceinline__ W4Lane(const uint8_t *q, const f16 *scales, const uint8_t *zeros,
+                                    int tile, int lane, int N) {
+    const int g = lane >> 2, t = lane & 3;
+    const int row0 = tile * 16 + g, row1 = row0 + 8;
+    ok0 = EXACT || row0 < N;
+    ok1 = EXACT || row1 < N;
+    if constexpr (L == W4Layout::Tiles) { // N % 16 == 0: both rows exist or neither
+      const int64_t tl = ok0 ? tile : 0;
+      p0 = reinterpret_cast<const uint4 *>(q) + tl * (K / 128) * 64 + lane;
+      p1 = p0 + 32;
+      ent = reinterpret_cast<const uint2 *>(scales) + tl * GROUPS * 8 + g;
+    } else {
+      p0 =
+          reinterpret_cast<const uint4 *>(q + static_cast<int64_t>(ok0 ? row0 : 0) * ROW_BYTES) + t;
+      p1 =
+          reinterpret_cast<const uint4 *>(q + static_cast<int64_t>(ok1 ? row1 : 0) * ROW_BYTES) + t;
+      sc0 = scales + static_cast<int64_t>(ok0 ? row0 : 0) * GROUPS;
+      sc1 = scales + static_cast<int64_t>(ok1 ? row1 : 0) * GROUPS;
+      if (zeros != nullptr) {
+        zr0 = zeros + static_cast<int64_t>(ok0 ? row0 : 0) * GROUPS;
+        zr1 = zeros + static_cast<int64_t>(ok1 ? row1 : 0) * GROUPS;
+      }
+    }
+  }
+  /// Quad qd (a quad of the row; `in`: this lane's chunk of it lies inside the row, else
+  /// its codes are zeros) into w0, w1, the scales s0, s1 and zeros z0, z1 of the two rows.
+  __device__ __forceinline__ void load(int qd, bool in, uint4 &w0, uint4 &w1, float &s0, float &s1,
+                                       unsigned &z0, unsigned &z1) const {
+    const int gi = G >= K ? 0 : qd * 128 / G;
+    if constexpr (L == W4Layout::Tiles) {
+      w0 = in && ok0 ? __ldg(p0 + qd * 64) : make_uint4(0, 0, 0, 0);
+      w1 = in && ok0 ? __ldg(p1 + qd * 64) : make_uint4(0, 0, 0, 0);
+      const uint2 e = ok0 ? __ldg(ent + gi * 8) : make_uint2(0u, 0x00080008u);
+      const __half2 h = *reinterpret_cast<const __half2 *>(&e.x);
+      s0 = __low2float(h);
+      s1 = __high2float(h);
+      z0 = e.y & 0xFFFFu;
+      z1 = e.y >> 16;
+    } else {
+      w0 = in && ok0 ? __ldg(p0 + qd * 4) : make_uint4(0, 0, 0, 0);
+      w1 = in && ok1 ? __ldg(p1 + qd * 4) : make_uint4(0, 0, 0, 0);
+      s0 = ok0 ? __half2float(__ldg(sc0 + gi)) : 0.0f;
+      s1 = ok1 ? __half2float(__ldg(sc1 + gi)) : 0.0f;
+      z0 = zr0 != nullptr && ok0 ? __ldg(zr0 + gi) : 8u;
+      z1 = zr1 != nullptr && ok1 ? __ldg(zr1 + gi) : 8u;
+    }
+  }
+};
 
 /// Launch configuration of the int4 GEMV: KW warps per block, UNQ quads (2 x 16 bytes) each
 /// lane loads before decoding the first. <8, 4> was the fastest or within 5 % of it on the
@@ -83,24 +151,20 @@ __device__ __forceinline__ void w4_decode_word(unsigned w, unsigned zb, unsigned
   }
 }
 
-template <int K, int N, int G, class Cfg>
-__global__ void __launch_bounds__(Cfg::KW * kWarpSize)
+template <int K, int N, int G, class Cfg, W4Layout L = W4Layout::Rows>
+__global__ void __launch_bounds__(Cfg::KW *kWarpSize)
     gemv_w4_kernel(int M, const float *__restrict__ x, const uint8_t *__restrict__ q,
                    const f16 *__restrict__ scales, const uint8_t *__restrict__ zeros,
                    const float *__restrict__ bias, float *__restrict__ y) {
   constexpr int KW = Cfg::KW, UNQ = Cfg::UNQ;
   constexpr int CH = K / 32;            // 16-byte chunks per row
   constexpr int QD = (CH + 3) / 4;      // quads of chunks
-  constexpr int64_t ROW_BYTES = K / 2;
-  constexpr int64_t GROUPS = (K + G - 1) / G;
   __shared__ float red[KW][16][9];
   const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
   const int g = lane >> 2, t = lane & 3;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * 16 + g, row1 = row0 + 8;
-  const bool ok0 = row0 < N, ok1 = row1 < N;
+  const W4Lane<K, G, L> wl(q, scales, zeros, blockIdx.x, lane, N);
   const bool tok = g < M;
   const float *xr = x + static_cast<int64_t>(tok ? g : 0) * K;
-  const uint8_t *q0 = q + (ok0 ? row0 : 0) * ROW_BYTES, *q1 = q + (ok1 ? row1 : 0) * ROW_BYTES;
   float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
   pdl_trigger();
   // The first quads' weights are requested before waiting for the previous kernel (x is
@@ -108,12 +172,13 @@ __global__ void __launch_bounds__(Cfg::KW * kWarpSize)
   bool waited = false;
   for (int qb = warp; qb < QD; qb += KW * UNQ) {
     uint4 w0[UNQ], w1[UNQ];
+    float s0[UNQ], s1[UNQ];
+    unsigned z0[UNQ], z1[UNQ];
 #pragma unroll
     for (int u = 0; u < UNQ; ++u) {
-      const int qd = qb + u * KW, c = qd * 4 + t;
-      const bool in = qd < QD && c < CH;
-      w0[u] = in && ok0 ? __ldg(reinterpret_cast<const uint4 *>(q0 + c * 16)) : make_uint4(0, 0, 0, 0);
-      w1[u] = in && ok1 ? __ldg(reinterpret_cast<const uint4 *>(q1 + c * 16)) : make_uint4(0, 0, 0, 0);
+      const int qd = qb + u * KW;
+      wl.load(qd < QD ? qd : 0, qd < QD && qd * 4 + t < CH, w0[u], w1[u], s0[u], s1[u], z0[u],
+              z1[u]);
     }
     if (!waited) {
       pdl_wait();
@@ -126,14 +191,10 @@ __global__ void __launch_bounds__(Cfg::KW * kWarpSize)
         break;
       const int c = qd * 4 + t;
       const bool xin = tok && c < CH;
-      const int64_t gi = (G >= K ? 0 : static_cast<int64_t>(qd) * 128 / G);
-      const float s0 = ok0 ? __half2float(scales[row0 * GROUPS + gi]) : 0.0f;
-      const float s1 = ok1 ? __half2float(scales[row1 * GROUPS + gi]) : 0.0f;
-      const unsigned z0 = zeros != nullptr && ok0 ? zeros[row0 * GROUPS + gi] : 8u;
-      const unsigned z1 = zeros != nullptr && ok1 ? zeros[row1 * GROUPS + gi] : 8u;
       // f16 pairs 1024 + z and -(64 + z) for w4_decode_word, built from the integer z.
-      const unsigned zb0 = 0x64006400u | (z0 * 0x10001u), zb1 = 0x64006400u | (z1 * 0x10001u);
-      const unsigned zc0 = 0xD400D400u | (z0 * 0x100010u), zc1 = 0xD400D400u | (z1 * 0x100010u);
+      const unsigned zb0 = 0x64006400u | (z0[u] * 0x10001u), zb1 = 0x64006400u | (z1[u] * 0x10001u);
+      const unsigned zc0 = 0xD400D400u | (z0[u] * 0x100010u),
+                     zc1 = 0xD400D400u | (z1[u] * 0x100010u);
       const unsigned wa[4] = {w0[u].x, w0[u].y, w0[u].z, w0[u].w};
       const unsigned wb[4] = {w1[u].x, w1[u].y, w1[u].z, w1[u].w};
       float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -156,10 +217,10 @@ __global__ void __launch_bounds__(Cfg::KW * kWarpSize)
         mma_16816(part, s0a, b[0], b[1]);
         mma_16816(part, s1a, b[2], b[3]);
       }
-      acc[0] = fmaf(s0, part[0], acc[0]);
-      acc[1] = fmaf(s0, part[1], acc[1]);
-      acc[2] = fmaf(s1, part[2], acc[2]);
-      acc[3] = fmaf(s1, part[3], acc[3]);
+      acc[0] = fmaf(s0[u], part[0], acc[0]);
+      acc[1] = fmaf(s0[u], part[1], acc[1]);
+      acc[2] = fmaf(s1[u], part[2], acc[2]);
+      acc[3] = fmaf(s1[u], part[3], acc[3]);
     }
   }
   if (!waited)
@@ -189,7 +250,7 @@ __global__ void __launch_bounds__(Cfg::KW * kWarpSize)
 /// decodes one, so the loads of a warp overlap its arithmetic; x is staged once per block in
 /// shared memory as f16 pairs in the mma B layout ([token][word][chunk], 16 bytes each).
 /// Bounds checks that the shapes make unnecessary are left out at compile time.
-template <int K, int N, int G, int KW, int RT, int D>
+template <int K, int N, int G, int KW, int RT, int D, W4Layout L = W4Layout::Rows>
 __global__ void __launch_bounds__(KW *RT *kWarpSize)
     gemv_w4_stream_kernel(int M, const float *__restrict__ x, const uint8_t *__restrict__ q,
                           const f16 *__restrict__ scales, const uint8_t *__restrict__ zeros,
@@ -197,29 +258,13 @@ __global__ void __launch_bounds__(KW *RT *kWarpSize)
   constexpr int CH = K / 32, QD = (CH + 3) / 4, NQ = (QD + KW - 1) / KW, NT = KW * RT * kWarpSize;
   constexpr bool ALL_QUADS = CH % 4 == 0 && QD % KW == 0; // every (warp, i < NQ) quad is whole
   constexpr bool ALL_ROWS = N % (16 * RT) == 0;
-  constexpr int64_t ROW_BYTES = K / 2;
-  constexpr int64_t GROUPS = (K + G - 1) / G;
   constexpr int XS = 4 * CH + 4; // uint4 per token, padded by 64 bytes
   extern __shared__ uint4 xs[];
   __shared__ float red[RT][KW][16][9];
   const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
   const int kw = warp % KW, rt = warp / KW;
   const int g = lane >> 2, t = lane & 3;
-  const int tile = blockIdx.x * RT + rt;
-  const int row0 = tile * 16 + g, row1 = row0 + 8;
-  const bool ok0 = ALL_ROWS || row0 < N, ok1 = ALL_ROWS || row1 < N;
-  // Lane pointers at its chunk of quad kw; quad number i is KW * i quads further.
-  const uint4 *p0 =
-      reinterpret_cast<const uint4 *>(q + static_cast<int64_t>(ok0 ? row0 : 0) * ROW_BYTES) +
-      kw * 4 + t;
-  const uint4 *p1 =
-      reinterpret_cast<const uint4 *>(q + static_cast<int64_t>(ok1 ? row1 : 0) * ROW_BYTES) +
-      kw * 4 + t;
-  const f16 *sc0 = scales + static_cast<int64_t>(ok0 ? row0 : 0) * GROUPS;
-  const f16 *sc1 = scales + static_cast<int64_t>(ok1 ? row1 : 0) * GROUPS;
-  const bool has_zeros = zeros != nullptr;
-  const uint8_t *zr0 = has_zeros ? zeros + static_cast<int64_t>(ok0 ? row0 : 0) * GROUPS : zeros;
-  const uint8_t *zr1 = has_zeros ? zeros + static_cast<int64_t>(ok1 ? row1 : 0) * GROUPS : zeros;
+  const W4Lane<K, G, L, ALL_ROWS> wl(q, scales, zeros, blockIdx.x * RT + rt, lane, N);
   uint4 w0[D], w1[D];
   float s0[D], s1[D];
   unsigned z0[D], z1[D];
@@ -228,13 +273,8 @@ __global__ void __launch_bounds__(KW *RT *kWarpSize)
     const bool in = ALL_QUADS ? i < NQ : (i < NQ && qd < QD && qd * 4 + t < CH);
     // The quad's group for every lane, also one whose chunk lies past K: its C fragment
     // holds tokens 2t, 2t + 1 of the quad's rows, which take the quad's scale.
-    const int gi = G >= K ? 0 : (ALL_QUADS || (i < NQ && qd < QD) ? qd : 0) * 128 / G;
-    w0[d] = in && ok0 ? __ldg(p0 + i * KW * 4) : make_uint4(0, 0, 0, 0);
-    w1[d] = in && ok1 ? __ldg(p1 + i * KW * 4) : make_uint4(0, 0, 0, 0);
-    s0[d] = ok0 ? __half2float(__ldg(sc0 + gi)) : 0.0f;
-    s1[d] = ok1 ? __half2float(__ldg(sc1 + gi)) : 0.0f;
-    z0[d] = has_zeros && ok0 ? __ldg(zr0 + gi) : 8u;
-    z1[d] = has_zeros && ok1 ? __ldg(zr1 + gi) : 8u;
+    wl.load(ALL_QUADS || (i < NQ && qd < QD) ? qd : 0, in, w0[d], w1[d], s0[d], s1[d], z0[d],
+            z1[d]);
   };
   pdl_trigger();
 #pragma unroll
@@ -329,63 +369,92 @@ __global__ void __launch_bounds__(KW *RT *kWarpSize)
 template <int K> constexpr size_t gemv_w4_stream_smem(int64_t M) {
   return static_cast<size_t>(M) * (4 * (K / 32) + 4) * 16;
 }
+/// Its static shared memory (the warps' partial sums) with KW warps per tile, RT tiles.
+template <int KW, int RT> constexpr size_t gemv_w4_stream_red_bytes() {
+  return static_cast<size_t>(RT) * KW * 16 * 9 * sizeof(float);
+}
 
 /// The streaming GEMV takes up to this many tokens (more: gemv_w4_kernel, which reads x
-/// from global memory), and at most this much shared memory for x (the default limit, so
-/// that no opt-in is needed, e.g. while a graph is captured): Llama-2-7B's K = 4096
-/// projections up to 4 tokens, its K = 11008 one up to 2.
+/// from global memory), and at most this much shared memory for x and its partial sums
+/// (the default limit, so that no opt-in is needed, e.g. while a graph is captured):
+/// Llama-2-7B's K = 4096 projections up to 4 tokens, its K = 11008 one up to 2.
 constexpr int kGemvW4StreamMaxM = 4;
 constexpr size_t kGemvW4StreamMaxSmem = 48 * 1024;
 
-/// Launch configuration of the streaming GEMV by the number of 16-row tiles: the fastest
-/// of <KW, RT, D> = <1|2|4|8, 1|2|4, 2|4|8> on an H200 at M = 1 for Llama-2-7B's shapes
-/// (bench/gemv_w4_graph.cu, docs/cuda.md): few tiles (o, down: 256) want many warps per
-/// tile; 768 (q/k/v) two warps per tile, two tiles a block, 8 quads in flight; 1,376
-/// (gate/up) four warps; 2,000 (a 32,000-word vocabulary) two warps, four tiles.
-template <int K, int N> struct GemvW4StreamCfg {
+/// Launch configuration of the streaming GEMV by the number of 16-row tiles, the quads per
+/// row and the layout: the fastest of <KW, RT, D> in {1, 2, 4, 8, 16} x {1, 2, 4} x
+/// {1, 2, 4, 8} on an H100 at M = 1 for Llama-2-7B's shapes (bench/gemv_w4_graph.cu,
+/// docs/cuda.md). Few tiles (o, down: 256) want many warps per tile: 16 with one quad in
+/// flight each, except for rows of many quads (down: 86) in the row layout, where <8, 1, 4>
+/// is 1.2x faster than that; 768 (q/k/v) and 1,376 (gate/up) four warps per tile, two
+/// tiles a block, two quads in flight (the previous choices, <2,2,8> and <4,1,4>, picked on
+/// an H200, were 1.05-1.08x slower on the H100); 2,000 (a 32,000-word vocabulary) two warps
+/// and four tiles with rows, eight warps with tiles. Steps whose x and partial sums
+/// exceed 48 KiB in this configuration take GemvW4StreamFallback.
+template <int K, int N, W4Layout L = W4Layout::Rows> struct GemvW4StreamCfg {
   static constexpr int TILES = (N + 15) / 16, QD = (K / 32 + 3) / 4;
-  static constexpr int KW0 = TILES <= 384 ? 8 : TILES <= 1024 ? 2 : TILES <= 1536 ? 4 : 2;
-  static constexpr int RT = TILES <= 384 ? 1 : TILES <= 1024 ? 2 : TILES <= 1536 ? 1 : 4;
+  static constexpr bool T = L == W4Layout::Tiles;
+  static constexpr int KW0 = TILES <= 384    ? (QD <= 48 || T ? 16 : 8)
+                             : TILES <= 1536 ? 4
+                                             : (T ? 8 : 2);
+  static constexpr int RT = TILES <= 384 ? 1 : TILES <= 1536 ? 2 : (T ? 1 : 4);
   static constexpr int KW = KW0 <= QD ? KW0 : (QD >= 4 ? 4 : QD >= 2 ? 2 : 1);
   static constexpr int NQ = (QD + KW - 1) / KW;
-  static constexpr int D0 = KW == 2 && RT == 2 ? 8 : 4;
+  static constexpr int D0 = TILES <= 384    ? (QD <= 48 || T ? 1 : 4)
+                            : TILES <= 1536 ? 2
+                                            : (T ? 2 : 4);
   static constexpr int D = D0 <= NQ ? D0 : NQ;
+};
+/// The configuration for steps whose staged x does not fit beside GemvW4StreamCfg's
+/// partial sums: eight warps a tile (half the sums), four quads in flight.
+template <int K, int N> struct GemvW4StreamFallback {
+  static constexpr int QD = (K / 32 + 3) / 4;
+  static constexpr int KW = QD >= 8 ? 8 : QD >= 4 ? 4 : QD >= 2 ? 2 : 1, RT = 1;
+  static constexpr int D = 4 <= (QD + KW - 1) / KW ? 4 : (QD + KW - 1) / KW;
 };
 
 /// y[M, N] for M tokens (1 <= M <= 8 and gemv_w4_stream_smem<K>(M) <= 48 KiB); the caller
 /// checks gemv_w4_applies<K, G>() and 16-byte alignment
 /// of qweight and x.
 template <int K, int N, int G, int KW = GemvW4StreamCfg<K, N>::KW,
-          int RT = GemvW4StreamCfg<K, N>::RT, int D = GemvW4StreamCfg<K, N>::D>
+          int RT = GemvW4StreamCfg<K, N>::RT, int D = GemvW4StreamCfg<K, N>::D,
+          W4Layout L = W4Layout::Rows>
 void launch_gemv_w4_stream(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweight,
                            const f16 *scales, const uint8_t *zeros, const float *bias, float *y) {
   static_assert(gemv_w4_applies<K, G>(), "gemv_w4: K % 32 == 0 and G % 128 == 0 or G >= K");
   const size_t smem = gemv_w4_stream_smem<K>(M);
-  launch_kernel(gemv_w4_stream_kernel<K, N, G, KW, RT, D>,
+  launch_kernel(gemv_w4_stream_kernel<K, N, G, KW, RT, D, L>,
                 static_cast<unsigned>(ceil_div(ceil_div(N, 16), RT)), KW * RT * kWarpSize, smem, s,
                 static_cast<int>(M), x, qweight, scales, zeros, bias, y);
 }
 
 /// y[M, N] for 1 <= M <= 8; the caller checks gemv_w4_applies<K, G>() and 16-byte alignment
 /// of qweight and x.
-template <int K, int N, int G, class Cfg = GemvW4Default>
+template <int K, int N, int G, class Cfg = GemvW4Default, W4Layout L = W4Layout::Rows>
 void launch_gemv_w4(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweight,
                     const f16 *scales, const uint8_t *zeros, const float *bias, float *y) {
   static_assert(gemv_w4_applies<K, G>(), "gemv_w4: K % 32 == 0 and G % 128 == 0 or G >= K");
   const unsigned blocks = static_cast<unsigned>(ceil_div(N, 16));
-  launch_kernel(gemv_w4_kernel<K, N, G, Cfg>, blocks, Cfg::KW * kWarpSize, 0, s,
+  launch_kernel(gemv_w4_kernel<K, N, G, Cfg, L>, blocks, Cfg::KW * kWarpSize, 0, s,
                 static_cast<int>(M), x, qweight, scales, zeros, bias, y);
 }
 
 /// The int4 GEMV for 1 <= M <= kGemvMaxM: the streaming kernel where it takes M, else
 /// gemv_w4_kernel. Same conditions as launch_gemv_w4.
-template <int K, int N, int G>
+template <int K, int N, int G, W4Layout L = W4Layout::Rows>
 void gemv_w4(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweight, const f16 *scales,
              const uint8_t *zeros, const float *bias, float *y) {
-  if (M <= kGemvW4StreamMaxM && gemv_w4_stream_smem<K>(M) <= kGemvW4StreamMaxSmem)
-    launch_gemv_w4_stream<K, N, G>(s, M, x, qweight, scales, zeros, bias, y);
+  using C = GemvW4StreamCfg<K, N, L>;
+  using F = GemvW4StreamFallback<K, N>;
+  const size_t xs = gemv_w4_stream_smem<K>(M);
+  if (M <= kGemvW4StreamMaxM &&
+      xs + gemv_w4_stream_red_bytes<C::KW, C::RT>() <= kGemvW4StreamMaxSmem)
+    launch_gemv_w4_stream<K, N, G, C::KW, C::RT, C::D, L>(s, M, x, qweight, scales, zeros, bias, y);
+  else if (M <= kGemvW4StreamMaxM &&
+           xs + gemv_w4_stream_red_bytes<F::KW, F::RT>() <= kGemvW4StreamMaxSmem)
+    launch_gemv_w4_stream<K, N, G, F::KW, F::RT, F::D, L>(s, M, x, qweight, scales, zeros, bias, y);
   else
-    launch_gemv_w4<K, N, G>(s, M, x, qweight, scales, zeros, bias, y);
+    launch_gemv_w4<K, N, G, GemvW4Default, L>(s, M, x, qweight, scales, zeros, bias, y);
 }
 
 } // namespace cuda

@@ -212,6 +212,63 @@ void qlinear_int(cudaStream_t s, int64_t M, const float *x, const uint8_t *qweig
                                bias, y);
 }
 
+/// An int4 weight in the tile layout (qlc_w4_tiles.h) as a weight source of the
+/// tensor-core GEMM and the cuBLAS path: the 8 codes at (n, k) (k % 8 == 0) and their
+/// group's scale and zero, dequantized as IntSrc's wide chunks are (the same f16 values).
+template <int K, int G> struct IntTileSrc {
+  static_assert(w4tiles::applies(K, 16, G), "the tile layout's shapes");
+  const uint8_t *q;
+  const uint2 *entries;
+
+  struct Chunk {
+    unsigned raw;
+    float s, z;
+  };
+  __device__ __forceinline__ void prepare() {}
+  __device__ __forceinline__ void fetch(int64_t n, int k, Chunk &c) const {
+    c.raw = __ldg(
+        reinterpret_cast<const unsigned *>(q + w4tiles::chunk_offset(K, n, k / 32) + (k % 32) / 2));
+    const uint2 e = __ldg(entries + w4tiles::entry(K, G, n, G >= K ? 0 : k / G));
+    const __half2 h = *reinterpret_cast<const __half2 *>(&e.x);
+    const bool hi = n % 16 >= 8;
+    c.s = hi ? __high2float(h) : __low2float(h);
+    c.z = static_cast<float>(hi ? e.y >> 16 : e.y & 0xFFFFu);
+  }
+  __device__ __forceinline__ uint4 expand(const Chunk &c) const {
+    float f[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      f[j] = int_minus((c.raw >> (4 * j)) & 0xFu, c.z) * c.s;
+    return pack_halves(f);
+  }
+};
+
+/// qlinear_int for an int4 weight in the tile layout (qlc_w4_tiles.h; CUDA artifacts store
+/// the projections it applies to so): q the codes' tiles, `entries` the scale/zero entries.
+/// The same kernels as the row layout, reading the tiles: the decode GEMV (up to 8 rows),
+/// the token-group GEMM (up to 64), the cuBLAS path or tensor-core GEMM (more, or x not
+/// 16-byte aligned), each with the row layout's arithmetic.
+template <int K, int N, int G, class T = DefaultTiling>
+void qlinear_int_tiles(cudaStream_t s, int64_t M, const float *x, const uint8_t *q,
+                       const uint8_t *entries, const float *bias, float *y) {
+  static_assert(w4tiles::applies(K, N, G), "the tile layout's shapes");
+  if (M <= 0)
+    return;
+  const f16 *e = reinterpret_cast<const f16 *>(entries);
+  if (is_aligned(q, 16) && is_aligned(x, 16) && is_aligned(entries, 8)) {
+    if (M <= kGemvMaxM) {
+      gemv_w4<K, N, G, W4Layout::Tiles>(s, M, x, q, e, nullptr, bias, y);
+      return;
+    }
+    if (M <= kGemmW4TokMaxM) {
+      gemm_w4_tok<K, N, G, W4Layout::Tiles>(s, M, x, q, e, nullptr, bias, y);
+      return;
+    }
+  }
+  launch_large<K, N, false, T>(
+      s, M, x, IntTileSrc<K, G>{q, reinterpret_cast<const uint2 *>(entries)}, nullptr, bias, y);
+}
+
 template <int K>
 __global__ void gather_cols_kernel(int64_t M, const float *__restrict__ x,
                                    const int32_t *__restrict__ perm, float *__restrict__ xp) {
