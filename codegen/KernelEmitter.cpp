@@ -58,8 +58,10 @@ public:
 private:
   llvm::Error emitOp(Operation *op);
   std::string act(Value v) { return names.lookup(v.getAsOpaquePointer()); }
+  /// The kernels' pointer to weight v, stored at its dtype (1-D float weights in f32).
   std::string weightExpr(Value v);
-  /// weightExpr of a weight stored in a layout of ir/qlc_w4_tiles.h (PackedWeight).
+  /// The same for a weight stored as `as` says (a layout of ir/qlc_w4_tiles.h), the first
+  /// time v is seen.
   std::string tiledWeightExpr(Value v, const PackedWeight &as);
   std::string weightName(Value v) {
     return v.getDefiningOp<WeightOp>().getTensorName().str();
@@ -148,23 +150,15 @@ std::string Walker::tilingArg(Operation *op, std::string &error) {
 }
 
 std::string Walker::weightExpr(Value v) {
-  auto w = v.getDefiningOp<WeightOp>();
-  auto type = w.getType();
+  auto type = v.getDefiningOp<WeightOp>().getType();
   // 1-D float weights (norm scales, biases) are stored in f32 for the kernels.
   std::string dt = dtypeOf(type.getElementType());
   if (type.getRank() == 1 && isa<FloatType>(type.getElementType()))
     dt = "f32";
-  auto it = weightIndex.find(w.getOperation());
-  int idx;
-  if (it == weightIndex.end()) {
-    idx = static_cast<int>(result.weights.size());
-    weightIndex[w.getOperation()] = idx;
-    result.weights.push_back(
-        {w.getTensorName().str(), dt, std::vector<int64_t>(type.getShape().begin(), type.getShape().end())});
-  } else {
-    idx = it->second;
-  }
-  return fmt::format("static_cast<const {} *>(ctx->weights[{}])", syntax.elementType(dt), idx);
+  PackedWeight p;
+  p.dtype = dt;
+  p.shape.assign(type.getShape().begin(), type.getShape().end());
+  return tiledWeightExpr(v, p);
 }
 
 std::string Walker::tiledWeightExpr(Value v, const PackedWeight &as) {
