@@ -388,8 +388,8 @@ constexpr size_t kGemvW4StreamMaxSmem = 48 * 1024;
 /// flight each, except for rows of many quads (down: 86) in the row layout, where <8, 1, 4>
 /// is 1.2x faster than that; 768 (q/k/v) and 1,376 (gate/up) four warps per tile, two
 /// tiles a block, two quads in flight (the previous choices, <2,2,8> and <4,1,4>, picked on
-/// an H200, were 1.05-1.08x slower on the H100); 2,000 (a 32,000-word vocabulary) two warps
-/// and four tiles with rows, eight warps with tiles. Steps whose x and partial sums
+/// an H200, were 1.01-1.13x slower on the H100, o's <8,1,4> 1.13-1.17x); 2,000 (a
+/// 32,000-word vocabulary) two warps and four tiles with rows, eight warps with tiles. Steps whose x and partial sums
 /// exceed 48 KiB in this configuration take GemvW4StreamFallback.
 template <int K, int N, W4Layout L = W4Layout::Rows> struct GemvW4StreamCfg {
   static constexpr int TILES = (N + 15) / 16, QD = (K / 32 + 3) / 4;
